@@ -1,0 +1,2 @@
+/* config.c: placeholder until written */
+typedef int sf_placeholder_config;

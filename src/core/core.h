@@ -1,0 +1,344 @@
+/*
+ * core.h: the internal interface of src/core.  src/interpose uses only
+ * what is declared here (and libc.h, log.h); src/core never includes an
+ * interpose header.
+ *
+ * Error convention: int-returning functions return 0 or a positive errno
+ * and leave errno alone; allocators return NULL.
+ */
+#ifndef SF_CORE_H
+#define SF_CORE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "sockfilter.h"
+
+#define SF_HIDDEN __attribute__((visibility("hidden")))
+
+/* ---------------------------------------------------------------------
+ * mblk.c internals (the public STREAMS calls are in sockfilter.h).
+ * ------------------------------------------------------------------- */
+
+#define DBLK_F_BORROWED 0x1 /* db_base is the application's buffer */
+
+/* mb_borrow(buf, len): an M_DATA block over the caller's buffer without a
+ * copy (b_rptr = buf, b_wptr = buf + len).  The data block holds one extra
+ * reference for the caller, so DB_REF() > 1 tells filters to copy before
+ * writing.  NULL if out of memory. */
+mblk_t *mb_borrow(const void *buf, size_t len);
+/* mb_unborrow(mp): end of the call that lent the buffer.  Drops the
+ * caller's reference and frees mp; if any block still points at the
+ * buffer (a filter kept it), the data is first copied to the heap and
+ * every such block is moved to the copy.  0 or ENOMEM (then the keeping
+ * blocks are emptied: b_rptr = b_wptr). */
+int mb_unborrow(mblk_t *mp);
+/* mb_to_iov(mp, iov, max): fill iov with the non-empty blocks of the b_cont
+ * chain; returns the count, or -1 if more than max are needed. */
+int mb_to_iov(const mblk_t *mp, struct iovec *iov, int max);
+/* mb_advance(mp, n): consume n bytes from the head of a chain, freeing
+ * blocks that become empty; returns the remaining chain (NULL if none). */
+mblk_t *mb_advance(mblk_t *mp, size_t n);
+/* mb_copyout(mp, off, dst, len): copy up to len bytes starting at offset
+ * off of the chain to dst; returns the bytes copied. */
+size_t mb_copyout(const mblk_t *mp, size_t off, void *dst, size_t len);
+/* mb_alloc_prop(len, wroff, tail): a block of len data bytes with wroff
+ * bytes of head room and tail bytes of tail room (b_rptr = base + wroff,
+ * b_wptr = b_rptr, so the caller fills it). */
+mblk_t *mb_alloc_prop(size_t len, size_t wroff, size_t tail);
+
+/* ---------------------------------------------------------------------
+ * config.c: libconfig file -> immutable, refcounted snapshot.
+ * ------------------------------------------------------------------- */
+
+#define CFG_MAXTUPLES 32   /* tuples per filter (illumos SOF_MAXSOCKTUPLECNT) */
+#define CFG_MAXFILTERS 64  /* filters per configuration */
+
+enum cfg_hint {
+	CFG_HINT_NONE = 0,
+	CFG_HINT_TOP,
+	CFG_HINT_BOTTOM,
+	CFG_HINT_BEFORE, /* below cf_hint_arg (closer to the protocol) */
+	CFG_HINT_AFTER   /* above cf_hint_arg (closer to the application) */
+};
+
+struct cfg_tuple {
+	int ct_family; /* AF_* */
+	int ct_type;   /* SOCK_* (no SOCK_NONBLOCK/SOCK_CLOEXEC bits) */
+	int ct_proto;  /* IPPROTO_*, 0 matches any protocol */
+};
+
+struct cfg_param {
+	char *cp_key;
+	char *cp_val; /* numbers and booleans as text */
+};
+
+struct cfg_filter {
+	char cf_name[FILNAME_MAX];
+	char *cf_module;             /* module name (NAME.so on the path) */
+	bool cf_auto;                /* automatic, else programmatic */
+	enum cfg_hint cf_hint;
+	char cf_hint_arg[FILNAME_MAX]; /* filter named by before:/after: */
+	int cf_ntuples;
+	struct cfg_tuple cf_tuples[CFG_MAXTUPLES];
+	int cf_nparams;
+	struct cfg_param *cf_params;
+	int cf_line; /* line of its group in the file */
+};
+
+struct cfg_snap {
+	atomic_int cs_refs;
+	char *cs_path;       /* file it came from ("<string>" for tests) */
+	int cs_nfilters;
+	struct cfg_filter *cs_filters; /* configuration order */
+	int cs_nmodpath;
+	char **cs_modpath;   /* module_path entries, may be 0 */
+	char *cs_warnings;   /* placement warnings, one per line, or NULL */
+	uint64_t cs_generation; /* set by whoever publishes it */
+};
+
+/* cfg_load_file(path, &snap, err, errlen): parse and validate.  On error
+ * returns EINVAL (or ENOENT, ENOMEM) and writes "FILE:LINE: problem" to err.
+ * On success *snap holds one reference; warnings are in cs_warnings. */
+int cfg_load_file(const char *path, struct cfg_snap **snapp, char *err,
+    size_t errlen);
+/* cfg_load_string(text, name, ...): the same from memory (name is used in
+ * messages instead of the file name). */
+int cfg_load_string(const char *text, const char *name,
+    struct cfg_snap **snapp, char *err, size_t errlen);
+/* An empty configuration (no filters), one reference. */
+struct cfg_snap *cfg_empty(void);
+void cfg_hold(struct cfg_snap *cs);
+void cfg_rele(struct cfg_snap *cs);
+/* cfg_parse_tuple("inet:stream:tcp" or "2:1:6", &t, err, errlen): 0 or EINVAL. */
+int cfg_parse_tuple(const char *s, struct cfg_tuple *t, char *err,
+    size_t errlen);
+/* Does filter cf match a socket() of family/type/proto (type may carry
+ * SOCK_NONBLOCK|SOCK_CLOEXEC; proto 0 = the family's default)? */
+bool cfg_filter_matches(const struct cfg_filter *cf, int family, int type,
+    int proto);
+/* cfg_auto_order(cs, family, type, proto, out, max): the automatic
+ * filters matching that socket, BOTTOM FIRST, in placement-hint order
+ * (the algorithm is documented in config.c and README).  Returns the
+ * count (at most max). */
+int cfg_auto_order(const struct cfg_snap *cs, int family, int type,
+    int proto, const struct cfg_filter **out, int max);
+/* The programmatic filter called name that matches the socket, or NULL. */
+const struct cfg_filter *cfg_prog_filter(const struct cfg_snap *cs,
+    const char *name, int family, int type, int proto);
+/* Does any programmatic filter match the socket? */
+bool cfg_has_prog(const struct cfg_snap *cs, int family, int type,
+    int proto);
+/* The filter called name, or NULL. */
+const struct cfg_filter *cfg_find(const struct cfg_snap *cs,
+    const char *name);
+/* Value of params.key of a filter, or NULL. */
+const char *cfg_param(const struct cfg_filter *cf, const char *key);
+
+/* ---------------------------------------------------------------------
+ * registry.c: sof_register/sof_unregister and module loading.
+ * ------------------------------------------------------------------- */
+
+struct reg_filter {
+	char rf_name[FILNAME_MAX]; /* registered name */
+	sof_ops_t rf_ops;          /* copy of the module's table */
+	int rf_flags;
+	atomic_int rf_refs;        /* live instances (EBUSY on unregister) */
+	void *rf_dlhandle;         /* module that registered it, or NULL */
+	struct reg_filter *rf_next;
+};
+
+/* Module directory used when the configuration names none, and the only
+ * one in secure (AT_SECURE) mode.  Set once by the interposer's init. */
+void reg_set_default_dir(const char *dir, bool secure);
+/* reg_resolve(cs, cf, &rf): the registration serving configured filter cf:
+ * one registered under cf->cf_name, else load cf_module from the module
+ * path (cs_modpath, then the default dir) and take what it registered
+ * (its registration named cf_name, or its only one).  Holds a reference.
+ * 0, or ENXIO (missing module, load failure, nothing registered) with one
+ * log line naming the module and the reason. */
+int reg_resolve(const struct cfg_snap *cs, const struct cfg_filter *cf,
+    struct reg_filter **rfp);
+void reg_rele(struct reg_filter *rf);
+
+/* ---------------------------------------------------------------------
+ * stats.c: per-filter and global counters (the design's kstats).
+ * ------------------------------------------------------------------- */
+
+struct st_filter {
+	char sf_name[FILNAME_MAX];
+	atomic_long sf_nactive;
+	atomic_long sf_ndeferred;
+	atomic_ulong sf_tot_active_attach;
+	atomic_ulong sf_tot_passive_attach;
+	atomic_ulong sf_attach_failures;
+	atomic_ulong sf_bytes_in;  /* bytes delivered to the application */
+	atomic_ulong sf_bytes_out; /* bytes the application sent through it */
+	atomic_ulong sf_denied;    /* operations it stopped with an errno */
+	struct st_filter *sf_next;
+};
+
+struct st_global {
+	atomic_ulong sg_defer_closed;
+	atomic_ulong sg_defer_close_backlog;
+	atomic_ulong sg_defer_close_failed;
+};
+
+extern struct st_global st_global;
+/* The counters of filter name (created on first use; never freed). */
+struct st_filter *st_filter_get(const char *name);
+/* Iterate: first, then ->sf_next (list only grows; safe without lock). */
+struct st_filter *st_filter_first(void);
+/* JSON object of every counter into buf; returns the length it needed. */
+size_t st_format_json(char *buf, size_t len);
+
+/* ---------------------------------------------------------------------
+ * sock.c / stack.c: the socket object, filter stacks and the data path.
+ * ------------------------------------------------------------------- */
+
+#define SOCK_MAXSTACK 16 /* filters on one socket */
+
+/* One filter instance on a socket: what sof_handle_t points to. */
+struct stk_inst {
+	struct sock *si_sock;
+	struct reg_filter *si_reg;
+	const sof_ops_t *si_ops;     /* &si_reg->rf_ops */
+	const struct cfg_filter *si_cfg; /* from si_sock->so_cfg */
+	struct st_filter *si_stats;
+	_Atomic(void *) si_cookie;
+	unsigned si_flags; /* SI_F_* */
+	struct stk_inst *si_up;   /* towards the application (NULL at top) */
+	struct stk_inst *si_down; /* towards the protocol (NULL at bottom) */
+};
+
+#define SI_F_AUTO 0x01     /* attached automatically */
+#define SI_F_PROG 0x02     /* attached with FIL_ATTACH */
+#define SI_F_BYPASS 0x04   /* sof_bypass(): no more callbacks */
+#define SI_F_DEFER 0x08    /* holding a new connection */
+#define SI_F_RCVFC 0x10    /* asserting receive flow control */
+#define SI_F_SNDFC 0x20    /* asserting send flow control */
+#define SI_F_ATTACHED 0x40 /* attach callback returned CONTINUE/DEFER */
+
+/* A message in the receive queue. */
+struct sock_rmsg {
+	struct sock_rmsg *rm_next;
+	mblk_t *rm_mp;      /* data, NULL for an empty datagram */
+	size_t rm_len;      /* bytes left in rm_mp */
+	bool rm_processed;  /* data_in_proc already ran */
+	socklen_t rm_alen;  /* source address (datagrams) */
+	struct sockaddr_storage rm_addr;
+	int rm_flags;       /* MSG_TRUNC, MSG_OOB ... from the kernel */
+};
+
+struct sock {
+	atomic_int so_refs;  /* one for all descriptors + one per caller */
+	atomic_int so_nfds;  /* descriptors referring to it */
+	pthread_mutex_t so_lock;   /* stack, flags, queues */
+	pthread_mutex_t so_rxlock; /* one receiver at a time: keeps order */
+	pthread_mutex_t so_txlock; /* one sender at a time: keeps order */
+	int so_fd;                 /* a descriptor of it (handles, logs) */
+	int so_family, so_type, so_proto;
+	atomic_uint so_flags;      /* SO_F_* */
+	atomic_int so_nactive;     /* instances not bypassed */
+	int so_ninst;
+	struct stk_inst *so_top, *so_bottom;
+	struct cfg_snap *so_cfg;   /* configuration the stack came from */
+	/* receive side, under so_lock */
+	struct sock_rmsg *so_rq_head, *so_rq_tail;
+	size_t so_rq_bytes;
+	int so_rx_error;           /* error to report after queued data */
+	/* send side, under so_txlock */
+	mblk_t *so_tx_rem;         /* transformed bytes the kernel has not taken */
+	ssize_t so_maxblk;
+	ushort_t so_wroff, so_tail;
+	struct sock *so_pool_next; /* pool list (memory is never unmapped) */
+};
+
+#define SO_F_FILOP_OK 0x001   /* FIL_ATTACH/DETACH still allowed */
+#define SO_F_LISTENING 0x002
+#define SO_F_EOF 0x004        /* kernel said EOF; report after the queue */
+#define SO_F_CLOSING 0x008    /* CLOSING sent: no more injection */
+#define SO_F_CONNECTING 0x010 /* nonblocking connect in progress */
+#define SO_F_CONNECTED 0x020
+#define SO_F_WRSHUT 0x040
+#define SO_F_RDSHUT 0x080
+#define SO_F_STREAM 0x100     /* byte stream (else datagram boundaries) */
+
+/* The calling process's credentials for callbacks. */
+cred_t *sock_cred(void);
+
+/* sock_create(fd, family, type, proto, cs, &so): a socket object for a
+ * new socket: automatic filters of cs attached (attach_active top-down),
+ * FILOP_OK set if cs has programmatic filters for it.  *so is NULL when
+ * nothing needs watching (the socket is unfiltered).  Returns 0 or the
+ * errno a filter failed socket() with (nothing left attached). */
+int sock_create(int fd, int family, int type, int proto,
+    struct cfg_snap *cs, struct sock **sop);
+/* sock_accepted(lso, fd, &so): the object of a socket accept() returned
+ * from listener lso: inherited filters (attach_passive bottom-up), then
+ * sofop_accept top-down.  0 with *so (maybe NULL), or an errno meaning
+ * the connection must be closed and accept() fail/retry. */
+int sock_accepted(struct sock *lso, int fd, struct sock **sop);
+/* Reference counting: sock_hold() for a caller, sock_rele() drops it; the
+ * last reference detaches every filter and recycles the object. */
+void sock_hold(struct sock *so);
+void sock_rele(struct sock *so);
+/* sock_tryhold(so): take a caller reference unless the object is dying. */
+bool sock_tryhold(struct sock *so);
+/* A descriptor now also refers to so (dup). */
+void sock_fd_add(struct sock *so);
+/* A descriptor of so was closed.  The last one sends SOF_EV_CLOSING and
+ * flushes (fd still open here), then drops the descriptors' reference. */
+void sock_fd_close(struct sock *so, int fd);
+/* Re-initialise every socket's locks in a forked child. */
+void sock_atfork_child(void);
+
+/* Data path.  These return a byte count, or -errno. */
+ssize_t sock_recvmsg(struct sock *so, int fd, struct msghdr *msg, int flags);
+ssize_t sock_sendmsg(struct sock *so, int fd, const struct msghdr *msg,
+    int flags);
+/* Bytes ready for the application (FIONREAD) from the library's queue. */
+size_t sock_rq_bytes(struct sock *so);
+/* Flush the transmit remainder without blocking; 0, EAGAIN or an errno. */
+int sock_flush(struct sock *so, int fd);
+
+/* Control operations: run the filters top-down.  Return -1 (SOF_RVAL_
+ * CONTINUE: the caller must now do the real call), 0 (a filter returned
+ * SOF_RVAL_RETURN: report success) or a positive errno (report failure). */
+int stk_bind(struct sock *so, struct sockaddr *addr, socklen_t *len);
+int stk_listen(struct sock *so, int *backlog);
+int stk_connect(struct sock *so, struct sockaddr *addr, socklen_t *len);
+int stk_shutdown(struct sock *so, int *how);
+int stk_getsockname(struct sock *so, struct sockaddr *addr, socklen_t *len);
+int stk_getpeername(struct sock *so, struct sockaddr *addr, socklen_t *len);
+int stk_setsockopt(struct sock *so, int level, int name, void *val,
+    socklen_t *len);
+int stk_getsockopt(struct sock *so, int level, int name, void *val,
+    socklen_t *len);
+int stk_ioctl(struct sock *so, int cmd, intptr_t arg, int32_t *rvalp);
+/* After a real connect/shutdown/EOF: tell the filters (bottom-up). */
+void stk_notify(struct sock *so, sof_event_t ev, uintptr_t arg);
+/* Any operation but SOL_FILTER closes the FIL_ATTACH window. */
+static inline void
+sock_op_issued(struct sock *so)
+{
+	if (atomic_load_explicit(&so->so_flags, memory_order_relaxed) &
+	    SO_F_FILOP_OK)
+		atomic_fetch_and(&so->so_flags, ~(unsigned)SO_F_FILOP_OK);
+}
+/* SOL_FILTER.  The socket object may not exist yet for FIL_ATTACH on a
+ * socket the configuration did not mark; the caller creates it first. */
+int stk_fil_attach(struct sock *so, const char *name);
+int stk_fil_detach(struct sock *so, const char *name);
+int stk_fil_list(struct sock *so, struct fil_info *fi, socklen_t *len);
+
+/* The configuration in force for new sockets (one reference taken). */
+struct cfg_snap *sf_config_get(void);
+/* Replace it (takes over the caller's reference). */
+void sf_config_set(struct cfg_snap *cs);
+
+#endif /* SF_CORE_H */

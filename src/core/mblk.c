@@ -1,0 +1,2 @@
+/* mblk.c: placeholder until written */
+typedef int sf_placeholder_mblk;

@@ -1,0 +1,2 @@
+/* registry.c: placeholder until written */
+typedef int sf_placeholder_registry;

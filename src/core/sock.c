@@ -1,0 +1,2 @@
+/* sock.c: placeholder until written */
+typedef int sf_placeholder_sock;

@@ -1,0 +1,2 @@
+/* stack.c: placeholder until written */
+typedef int sf_placeholder_stack;

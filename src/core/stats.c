@@ -1,0 +1,2 @@
+/* stats.c: placeholder until written */
+typedef int sf_placeholder_stats;

@@ -1,0 +1,2 @@
+/* placeholder */
+typedef int sf_placeholder_wrap_opt;

@@ -23,6 +23,10 @@
 extern "C" {
 #endif
 
+/* Everything declared here is exported by libsockfilter.so, which is
+ * built with hidden visibility by default. */
+#pragma GCC visibility push(default)
+
 /* Library version, apart from the API version SOF_VERSION. */
 #define SOF_LIB_VERSION_MAJOR 0
 #define SOF_LIB_VERSION_MINOR 1
@@ -353,6 +357,8 @@ struct fil_info {
 #define FILF_PROG   0x1 /* programmatic attach */
 #define FILF_AUTO   0x2 /* automatic attach */
 #define FILF_BYPASS 0x4 /* filter is bypassed */
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

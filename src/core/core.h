@@ -37,6 +37,11 @@ mblk_t *mb_borrow(const void *buf, size_t len);
  * every such block is moved to the copy.  0 or ENOMEM (then the keeping
  * blocks are emptied: b_rptr = b_wptr). */
 int mb_unborrow(mblk_t *mp);
+/* mb_unborrow_db(db): the same, given the data block of an mb_borrow()
+ * block: for when the filters may have freed or replaced that block.
+ * The caller's (phantom) reference is dropped; if blocks still point at
+ * the buffer they are moved to a heap copy.  0 or ENOMEM. */
+int mb_unborrow_db(dblk_t *db);
 /* mb_to_iov(mp, iov, max): fill iov with the non-empty blocks of the b_cont
  * chain; returns the count, or -1 if more than max are needed. */
 int mb_to_iov(const mblk_t *mp, struct iovec *iov, int max);
@@ -244,6 +249,7 @@ struct sock {
 	int so_family, so_type, so_proto;
 	atomic_uint so_flags;      /* SO_F_* */
 	atomic_int so_nactive;     /* instances not bypassed */
+	atomic_uint so_ops;        /* SO_OP_*: data callbacks present */
 	int so_ninst;
 	struct stk_inst *so_top, *so_bottom;
 	struct cfg_snap *so_cfg;   /* configuration the stack came from */
@@ -267,6 +273,13 @@ struct sock {
 #define SO_F_WRSHUT 0x040
 #define SO_F_RDSHUT 0x080
 #define SO_F_STREAM 0x100     /* byte stream (else datagram boundaries) */
+#define SO_F_RCVFC 0x200      /* a filter asserts receive flow control */
+#define SO_F_SNDFC 0x400      /* a filter asserts send flow control */
+#define SO_F_ADOPTED 0x800    /* found on first use, not seen created */
+#define SO_F_NONBLOCK 0x1000  /* O_NONBLOCK, as the interposer last saw */
+
+#define SO_OP_DATA_OUT 0x1 /* some active filter has data_out */
+#define SO_OP_DATA_IN 0x2  /* some active filter has data_in or data_in_proc */
 
 /* The calling process's credentials for callbacks. */
 cred_t *sock_cred(void);
@@ -335,6 +348,28 @@ sock_op_issued(struct sock *so)
 int stk_fil_attach(struct sock *so, const char *name);
 int stk_fil_detach(struct sock *so, const char *name);
 int stk_fil_list(struct sock *so, struct fil_info *fi, socklen_t *len);
+
+/* stack.c internals used by sock.c. */
+int stk_attach_auto(struct sock *so);
+int stk_inherit(struct sock *lso, struct sock *so, struct sockaddr *laddr,
+    socklen_t laddrlen, struct sockaddr *faddr, socklen_t faddrlen,
+    bool *deferred);
+int stk_accept_deferred(struct sock *so);
+bool stk_deferred(struct sock *so);
+void stk_detach_all(struct sock *so);
+void stk_recompute(struct sock *so);
+void stk_mblk_prop(struct sock *so);
+mblk_t *stk_data_out(struct sock *so, struct stk_inst *from, mblk_t *mp,
+    struct nmsghdr *msg, sof_rval_t *rvalp);
+mblk_t *stk_data_in(struct sock *so, struct stk_inst *from, mblk_t *mp,
+    int flags);
+mblk_t *stk_data_in_proc(struct sock *so, mblk_t *mp, size_t *sizep);
+void stk_count_in(struct sock *so, size_t n);
+/* sock.c: injection entry points behind sof_inject_data_*. */
+int sock_inject_out(struct sock *so, struct stk_inst *inst, mblk_t *mp,
+    struct nmsghdr *msg, boolean_t *flowctrl);
+int sock_inject_in(struct sock *so, struct stk_inst *inst, mblk_t *mp,
+    boolean_t *flowctrl);
 
 /* The configuration in force for new sockets (one reference taken). */
 struct cfg_snap *sf_config_get(void);

@@ -1,2 +1,988 @@
-/* sock.c: placeholder until written */
-typedef int sf_placeholder_sock;
+/*
+ * sock.c: the socket object and the filtered data path.
+ *
+ * A struct sock is shared by every descriptor of one socket.  Its memory
+ * is never returned to malloc: objects are recycled through a pool, so a
+ * thread that loaded a stale pointer from the fd table can still safely
+ * try to take a reference (sock_tryhold) and then re-check the table.
+ *
+ * References: so_refs counts one for all descriptors together plus one per
+ * caller inside an operation.  The last descriptor's close sends
+ * SOF_EV_CLOSING and flushes while the descriptor is still open; the last
+ * reference detaches the filters, so no callback can run after detach.
+ *
+ * Receive: the kernel is read into fresh blocks, data_in runs bottom-up,
+ * the result is queued (so_rq_*); data_in_proc runs once per message when
+ * it reaches the head of the queue, then bytes are copied out.  EOF and
+ * errors are reported only once the queue is empty.
+ *
+ * Send: the caller's buffers are lent to the filters without a copy
+ * (mb_borrow), data_out runs top-down and the result goes to the kernel in
+ * one gather write.  Transformed bytes the kernel did not take are kept in
+ * so_tx_rem and flushed before anything else is sent.
+ */
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "core.h"
+#include "libc.h"
+#include "log.h"
+
+#define SOCK_RDMIN 1024         /* smallest kernel read on a stream */
+#define SOCK_RDMAX 65536        /* largest kernel read on a stream */
+#define SOCK_DGMAX 65536        /* buffer for one datagram */
+#define SOCK_RQ_HIWAT (256 * 1024) /* inject_in reports flow control */
+#define SOCK_IOVMAX 64          /* iovecs lent without a copy */
+#define SOCK_DEFER_WAIT_MS 30000 /* foundation: how long accept waits */
+
+static pthread_mutex_t sock_pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sock *sock_all;  /* every object ever made */
+static struct sock *sock_free; /* recycled ones, linked by so_rq_head */
+
+static pthread_mutex_t sock_cfg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cfg_snap *sock_cfg;
+
+struct cfg_snap *
+sf_config_get(void)
+{
+	struct cfg_snap *cs;
+
+	pthread_mutex_lock(&sock_cfg_lock);
+	if (sock_cfg == NULL)
+		sock_cfg = cfg_empty();
+	cs = sock_cfg;
+	if (cs != NULL)
+		cfg_hold(cs);
+	pthread_mutex_unlock(&sock_cfg_lock);
+	return cs;
+}
+
+void
+sf_config_set(struct cfg_snap *cs)
+{
+	struct cfg_snap *old;
+
+	pthread_mutex_lock(&sock_cfg_lock);
+	old = sock_cfg;
+	sock_cfg = cs;
+	pthread_mutex_unlock(&sock_cfg_lock);
+	if (old != NULL)
+		cfg_rele(old);
+}
+
+static void
+sock_locks_init(struct sock *so)
+{
+	pthread_mutexattr_t ma;
+
+	pthread_mutex_init(&so->so_lock, NULL);
+	/* Recursive: a filter may inject from inside a data callback. */
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&so->so_rxlock, &ma);
+	pthread_mutex_init(&so->so_txlock, &ma);
+	pthread_mutexattr_destroy(&ma);
+}
+
+static struct sock *
+sock_alloc(void)
+{
+	struct sock *so;
+
+	pthread_mutex_lock(&sock_pool_lock);
+	so = sock_free;
+	if (so != NULL)
+		sock_free = (struct sock *)(void *)so->so_rq_head;
+	pthread_mutex_unlock(&sock_pool_lock);
+	if (so == NULL) {
+		if ((so = calloc(1, sizeof(*so))) == NULL)
+			return NULL;
+		sock_locks_init(so);
+		pthread_mutex_lock(&sock_pool_lock);
+		so->so_pool_next = sock_all;
+		sock_all = so;
+		pthread_mutex_unlock(&sock_pool_lock);
+	}
+	so->so_rq_head = so->so_rq_tail = NULL;
+	so->so_rq_bytes = 0;
+	so->so_rx_error = 0;
+	so->so_tx_rem = NULL;
+	so->so_top = so->so_bottom = NULL;
+	so->so_ninst = 0;
+	so->so_cfg = NULL;
+	so->so_maxblk = -1;
+	so->so_wroff = so->so_tail = 0;
+	atomic_store(&so->so_flags, 0);
+	atomic_store(&so->so_nactive, 0);
+	atomic_store(&so->so_ops, 0);
+	atomic_store(&so->so_nfds, 1);
+	/* Published last: sock_tryhold() on a recycled object sees 0 first. */
+	atomic_store(&so->so_refs, 1);
+	return so;
+}
+
+static void
+sock_rq_free(struct sock *so)
+{
+	struct sock_rmsg *rm, *next;
+
+	for (rm = so->so_rq_head; rm != NULL; rm = next) {
+		next = rm->rm_next;
+		freemsg(rm->rm_mp);
+		free(rm);
+	}
+	so->so_rq_head = so->so_rq_tail = NULL;
+	so->so_rq_bytes = 0;
+}
+
+/* The last reference: detach every filter and recycle the object. */
+static void
+sock_destroy(struct sock *so)
+{
+	stk_detach_all(so);
+	sock_rq_free(so);
+	freemsg(so->so_tx_rem);
+	so->so_tx_rem = NULL;
+	if (so->so_cfg != NULL)
+		cfg_rele(so->so_cfg);
+	so->so_cfg = NULL;
+	pthread_mutex_lock(&sock_pool_lock);
+	so->so_rq_head = (struct sock_rmsg *)(void *)sock_free;
+	sock_free = so;
+	pthread_mutex_unlock(&sock_pool_lock);
+}
+
+void
+sock_hold(struct sock *so)
+{
+	atomic_fetch_add(&so->so_refs, 1);
+}
+
+bool
+sock_tryhold(struct sock *so)
+{
+	int r = atomic_load(&so->so_refs);
+
+	while (r > 0)
+		if (atomic_compare_exchange_weak(&so->so_refs, &r, r + 1))
+			return true;
+	return false;
+}
+
+void
+sock_rele(struct sock *so)
+{
+	if (atomic_fetch_sub(&so->so_refs, 1) == 1)
+		sock_destroy(so);
+}
+
+void
+sock_fd_add(struct sock *so)
+{
+	atomic_fetch_add(&so->so_nfds, 1);
+}
+
+void
+sock_atfork_child(void)
+{
+	struct sock *so;
+
+	/* Another thread may have held a lock at fork: start afresh. */
+	pthread_mutex_init(&sock_pool_lock, NULL);
+	pthread_mutex_init(&sock_cfg_lock, NULL);
+	for (so = sock_all; so != NULL; so = so->so_pool_next)
+		sock_locks_init(so);
+}
+
+static void
+sock_init_common(struct sock *so, int fd, int family, int type, int proto,
+    struct cfg_snap *cs)
+{
+	so->so_fd = fd;
+	so->so_family = family;
+	so->so_type = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+	so->so_proto = proto;
+	so->so_cfg = cs;
+	cfg_hold(cs);
+	if (so->so_type == SOCK_STREAM)
+		atomic_fetch_or(&so->so_flags, SO_F_STREAM);
+	if (type & SOCK_NONBLOCK)
+		atomic_fetch_or(&so->so_flags, SO_F_NONBLOCK);
+}
+
+int
+sock_create(int fd, int family, int type, int proto, struct cfg_snap *cs,
+    struct sock **sop)
+{
+	struct sock *so;
+	bool prog;
+	int error;
+
+	*sop = NULL;
+	if (cs == NULL)
+		return 0;
+	prog = cfg_has_prog(cs, family, type, proto);
+	if (!prog && cfg_auto_order(cs, family, type, proto, NULL, 0) == 0)
+		return 0;
+	if ((so = sock_alloc()) == NULL)
+		return 0; /* cannot filter: the socket works unfiltered */
+	sock_init_common(so, fd, family, type, proto, cs);
+	if (prog)
+		atomic_fetch_or(&so->so_flags, SO_F_FILOP_OK);
+	if ((error = stk_attach_auto(so)) != 0) {
+		sock_rele(so);
+		return error;
+	}
+	if (so->so_ninst == 0 && !prog) {
+		sock_rele(so);
+		return 0;
+	}
+	*sop = so;
+	return 0;
+}
+
+/* Read what the kernel has into the receive queue (rxlock held).
+ * Returns bytes read from the kernel, 0 at EOF, or -errno. */
+static ssize_t
+sock_fill(struct sock *so, int fd, struct msghdr *umsg, size_t hint,
+    int kflags)
+{
+	bool stream = (atomic_load(&so->so_flags) & SO_F_STREAM) != 0;
+	size_t size = stream ? hint : SOCK_DGMAX;
+	struct sock_rmsg *rm;
+	struct msghdr kmsg;
+	struct iovec iov;
+	mblk_t *mp;
+	ssize_t n;
+
+	if (size < SOCK_RDMIN)
+		size = SOCK_RDMIN;
+	if (size > SOCK_RDMAX)
+		size = SOCK_RDMAX;
+	if ((mp = allocb(size, BPRI_MED)) == NULL ||
+	    (rm = calloc(1, sizeof(*rm))) == NULL) {
+		freemsg(mp);
+		return -ENOMEM;
+	}
+	memset(&kmsg, 0, sizeof(kmsg));
+	iov.iov_base = mp->b_wptr;
+	iov.iov_len = size;
+	kmsg.msg_iov = &iov;
+	kmsg.msg_iovlen = 1;
+	if (!stream) {
+		kmsg.msg_name = &rm->rm_addr;
+		kmsg.msg_namelen = sizeof(rm->rm_addr);
+	}
+	if (umsg != NULL && umsg->msg_control != NULL) {
+		kmsg.msg_control = umsg->msg_control;
+		kmsg.msg_controllen = umsg->msg_controllen;
+	}
+	n = LIBC(recvmsg)(fd, &kmsg, kflags);
+	if (n < 0) {
+		n = -errno;
+		freemsg(mp);
+		free(rm);
+		return n;
+	}
+	if (umsg != NULL && umsg->msg_control != NULL) {
+		umsg->msg_controllen = kmsg.msg_controllen;
+		umsg->msg_flags |= kmsg.msg_flags & MSG_CTRUNC;
+	}
+	if (n == 0 && stream) {
+		freemsg(mp);
+		free(rm);
+		if (!(atomic_fetch_or(&so->so_flags, SO_F_EOF) & SO_F_EOF))
+			stk_notify(so, SOF_EV_CANTRECVMORE, 0);
+		return 0;
+	}
+	mp->b_wptr += n;
+	if (!stream && (size_t)n < size / 8) {
+		/* Do not keep 64 KiB per small datagram in the queue. */
+		mblk_t *small = copyb(mp);
+
+		if (small != NULL) {
+			freeb(mp);
+			mp = small;
+		}
+	}
+	rm->rm_alen = kmsg.msg_namelen;
+	rm->rm_flags = kmsg.msg_flags & MSG_TRUNC;
+	if (n > 0)
+		mp = stk_data_in(so, so->so_bottom, mp, kmsg.msg_flags & MSG_OOB);
+	if (mp == NULL && (stream || n > 0)) {
+		free(rm); /* consumed by a filter */
+		return n == 0 ? 1 : n;
+	}
+	rm->rm_mp = mp;
+	rm->rm_len = mp != NULL ? msgdsize(mp) : 0;
+	pthread_mutex_lock(&so->so_lock);
+	if (so->so_rq_tail != NULL)
+		so->so_rq_tail->rm_next = rm;
+	else
+		so->so_rq_head = rm;
+	so->so_rq_tail = rm;
+	so->so_rq_bytes += rm->rm_len;
+	pthread_mutex_unlock(&so->so_lock);
+	return n == 0 ? 1 : n; /* an empty datagram is still a message */
+}
+
+/* Copy n bytes of chain mp (from offset off) into msg's iovecs at byte
+ * position pos. */
+static void
+sock_iov_put(struct msghdr *msg, size_t pos, const mblk_t *mp, size_t off,
+    size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < (size_t)msg->msg_iovlen && n > 0; i++) {
+		struct iovec *v = &msg->msg_iov[i];
+		size_t c;
+
+		if (pos >= v->iov_len) {
+			pos -= v->iov_len;
+			continue;
+		}
+		c = v->iov_len - pos;
+		if (c > n)
+			c = n;
+		mb_copyout(mp, off, (char *)v->iov_base + pos, c);
+		off += c;
+		n -= c;
+		pos = 0;
+	}
+}
+
+static void
+sock_rq_unlink_head(struct sock *so)
+{
+	struct sock_rmsg *rm = so->so_rq_head;
+
+	so->so_rq_head = rm->rm_next;
+	if (so->so_rq_head == NULL)
+		so->so_rq_tail = NULL;
+	freemsg(rm->rm_mp);
+	free(rm);
+}
+
+/* data_in_proc on a message that is about to be copied out. */
+static void
+sock_rq_process(struct sock *so, struct sock_rmsg *rm)
+{
+	size_t before = rm->rm_len, after = 0;
+
+	if (rm->rm_processed)
+		return;
+	rm->rm_processed = true;
+	if (rm->rm_mp != NULL && (atomic_load(&so->so_ops) & SO_OP_DATA_IN))
+		rm->rm_mp = stk_data_in_proc(so, rm->rm_mp, &after);
+	else
+		after = before;
+	pthread_mutex_lock(&so->so_lock);
+	rm->rm_len = rm->rm_mp != NULL ? msgdsize(rm->rm_mp) : 0;
+	so->so_rq_bytes = so->so_rq_bytes - before + rm->rm_len;
+	pthread_mutex_unlock(&so->so_lock);
+}
+
+/*
+ * Copy queued data to msg (rxlock held).  Streams: as many bytes as fit,
+ * across messages.  Datagrams: one message.  Returns bytes copied; *got
+ * tells whether a datagram was taken.
+ */
+static size_t
+sock_rq_copyout(struct sock *so, struct msghdr *msg, size_t pos, size_t want,
+    int flags, bool *got, size_t *dglen)
+{
+	bool stream = (atomic_load(&so->so_flags) & SO_F_STREAM) != 0;
+	bool peek = (flags & MSG_PEEK) != 0;
+	struct sock_rmsg *rm, *next;
+	size_t done = 0;
+
+	*got = false;
+	for (rm = so->so_rq_head; rm != NULL; rm = next) {
+		size_t n;
+
+		sock_rq_process(so, rm);
+		next = rm->rm_next;
+		if (stream && rm->rm_len == 0) {
+			if (rm == so->so_rq_head) {
+				pthread_mutex_lock(&so->so_lock);
+				sock_rq_unlink_head(so);
+				pthread_mutex_unlock(&so->so_lock);
+			}
+			continue;
+		}
+		n = rm->rm_len < want - done ? rm->rm_len : want - done;
+		sock_iov_put(msg, pos + done, rm->rm_mp, 0, n);
+		done += n;
+		if (!stream) {
+			*got = true;
+			*dglen = rm->rm_len;
+			if (rm->rm_len > n)
+				msg->msg_flags |= MSG_TRUNC;
+			if (msg->msg_name != NULL) {
+				socklen_t l = rm->rm_alen < msg->msg_namelen
+				    ? rm->rm_alen
+				    : msg->msg_namelen;
+
+				memcpy(msg->msg_name, &rm->rm_addr, l);
+				msg->msg_namelen = rm->rm_alen;
+			}
+			if (!peek) {
+				pthread_mutex_lock(&so->so_lock);
+				so->so_rq_bytes -= rm->rm_len;
+				sock_rq_unlink_head(so);
+				pthread_mutex_unlock(&so->so_lock);
+			}
+			return done;
+		}
+		if (!peek) {
+			pthread_mutex_lock(&so->so_lock);
+			rm->rm_mp = mb_advance(rm->rm_mp, n);
+			rm->rm_len -= n;
+			so->so_rq_bytes -= n;
+			if (rm->rm_len == 0)
+				sock_rq_unlink_head(so);
+			pthread_mutex_unlock(&so->so_lock);
+		}
+		if (done == want)
+			break;
+	}
+	return done;
+}
+
+static size_t
+sock_iov_total(const struct msghdr *msg)
+{
+	size_t i, total = 0;
+
+	for (i = 0; i < (size_t)msg->msg_iovlen; i++)
+		total += msg->msg_iov[i].iov_len;
+	return total;
+}
+
+ssize_t
+sock_recvmsg(struct sock *so, int fd, struct msghdr *msg, int flags)
+{
+	unsigned sf = atomic_load(&so->so_flags);
+	bool stream = (sf & SO_F_STREAM) != 0;
+	bool waitall = stream && (flags & MSG_WAITALL) && !(flags & MSG_PEEK);
+	size_t want = sock_iov_total(msg), done = 0, dglen = 0;
+	int kflags = flags & (MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	ssize_t ret = 0;
+	bool got;
+
+	sock_op_issued(so);
+	if (so->so_tx_rem != NULL)
+		(void)sock_flush(so, fd);
+	msg->msg_flags = 0;
+	pthread_mutex_lock(&so->so_rxlock);
+	for (;;) {
+		ssize_t n;
+
+		done += sock_rq_copyout(so, msg, done, want - done, flags,
+		    &got, &dglen);
+		if (got) {
+			ret = (flags & MSG_TRUNC) ? (ssize_t)dglen
+						  : (ssize_t)done;
+			break;
+		}
+		if (stream && (done == want || (done > 0 && !waitall))) {
+			ret = (ssize_t)done;
+			break;
+		}
+		if (so->so_rq_head == NULL &&
+		    (atomic_load(&so->so_flags) & SO_F_EOF)) {
+			ret = (ssize_t)done;
+			break;
+		}
+		if (so->so_rx_error != 0) {
+			ret = done > 0 ? (ssize_t)done : -so->so_rx_error;
+			if (done == 0)
+				so->so_rx_error = 0;
+			break;
+		}
+		if ((atomic_load(&so->so_flags) & SO_F_RCVFC) &&
+		    ((sf & SO_F_NONBLOCK) || (flags & MSG_DONTWAIT))) {
+			/* A filter holds the receive side: leave the data in
+			 * the kernel so TCP's window pushes back. */
+			ret = done > 0 ? (ssize_t)done : -EAGAIN;
+			break;
+		}
+		n = sock_fill(so, fd, msg, want - done, kflags);
+		if (n < 0) {
+			if (done > 0) {
+				if (n != -EAGAIN && n != -EINTR)
+					so->so_rx_error = (int)-n;
+				ret = (ssize_t)done;
+			} else {
+				ret = n;
+			}
+			break;
+		}
+	}
+	pthread_mutex_unlock(&so->so_rxlock);
+	if (ret > 0)
+		stk_count_in(so, (size_t)ret);
+	return ret;
+}
+
+size_t
+sock_rq_bytes(struct sock *so)
+{
+	size_t n;
+
+	pthread_mutex_lock(&so->so_lock);
+	n = so->so_rq_bytes;
+	pthread_mutex_unlock(&so->so_lock);
+	return n;
+}
+
+/* Write the remainder (txlock held).  0, or an errno (EAGAIN when the
+ * kernel is full on a nonblocking attempt). */
+static int
+sock_flush_locked(struct sock *so, int fd, int kflags)
+{
+	struct iovec iov[SOCK_IOVMAX];
+	struct msghdr m;
+
+	while (so->so_tx_rem != NULL) {
+		int cnt = mb_to_iov(so->so_tx_rem, iov, SOCK_IOVMAX);
+		ssize_t n;
+
+		if (cnt < 0) {
+			if (!pullupmsg(so->so_tx_rem, -1))
+				return ENOMEM;
+			continue;
+		}
+		if (cnt == 0) {
+			freemsg(so->so_tx_rem);
+			so->so_tx_rem = NULL;
+			break;
+		}
+		memset(&m, 0, sizeof(m));
+		m.msg_iov = iov;
+		m.msg_iovlen = (size_t)cnt;
+		n = LIBC(sendmsg)(fd, &m, kflags);
+		if (n < 0) {
+			if (errno == EINTR && !(kflags & MSG_DONTWAIT))
+				continue;
+			return errno;
+		}
+		so->so_tx_rem = mb_advance(so->so_tx_rem, (size_t)n);
+	}
+	return 0;
+}
+
+int
+sock_flush(struct sock *so, int fd)
+{
+	int error;
+
+	if (pthread_mutex_trylock(&so->so_txlock) != 0)
+		return EAGAIN; /* a sender is at it */
+	error = sock_flush_locked(so, fd, MSG_DONTWAIT | MSG_NOSIGNAL);
+	pthread_mutex_unlock(&so->so_txlock);
+	return error;
+}
+
+/* The send call's own blocks, to tell whether the filters changed them. */
+struct sock_lent {
+	mblk_t *sl_mp;
+	unsigned char *sl_r, *sl_w;
+	dblk_t *sl_db;
+};
+
+/* Build the chain for msg: lent blocks, or copies in blocks shaped by the
+ * filters' block properties (head room for a header, largest block). */
+static mblk_t *
+sock_build_chain(struct sock *so, const struct msghdr *msg, size_t total,
+    struct sock_lent *lent, int *nlent)
+{
+	mblk_t *head = NULL, *tail = NULL, *mp;
+	size_t i;
+
+	*nlent = 0;
+	if (so->so_wroff == 0 && so->so_tail == 0 && so->so_maxblk < 0 &&
+	    msg->msg_iovlen <= SOCK_IOVMAX) {
+		for (i = 0; i < (size_t)msg->msg_iovlen; i++) {
+			const struct iovec *v = &msg->msg_iov[i];
+
+			if (v->iov_len == 0 && total > 0)
+				continue;
+			if ((mp = mb_borrow(v->iov_base, v->iov_len)) == NULL)
+				goto fail;
+			lent[*nlent].sl_mp = mp;
+			lent[*nlent].sl_r = mp->b_rptr;
+			lent[*nlent].sl_w = mp->b_wptr;
+			lent[*nlent].sl_db = mp->b_datap;
+			(*nlent)++;
+			if (head == NULL)
+				head = mp;
+			else
+				tail->b_cont = mp;
+			tail = mp;
+			if (total == 0)
+				break;
+		}
+		if (head == NULL && (head = allocb(0, BPRI_MED)) == NULL)
+			goto fail;
+		return head;
+	} else {
+		size_t blk = so->so_maxblk > 0 ? (size_t)so->so_maxblk : total;
+		size_t off = 0;
+
+		if (blk == 0)
+			blk = 1;
+		do {
+			size_t n = total - off < blk ? total - off : blk;
+			struct msghdr tmp = *msg;
+
+			if ((mp = mb_alloc_prop(n, so->so_wroff, so->so_tail)) ==
+			    NULL)
+				goto fail;
+			/* Gather bytes [off, off+n) of the iovecs. */
+			{
+				size_t skip = off, left = n, j;
+
+				for (j = 0; j < (size_t)tmp.msg_iovlen && left;
+				     j++) {
+					const struct iovec *v = &tmp.msg_iov[j];
+					size_t c;
+
+					if (skip >= v->iov_len) {
+						skip -= v->iov_len;
+						continue;
+					}
+					c = v->iov_len - skip;
+					if (c > left)
+						c = left;
+					memcpy(mp->b_wptr,
+					    (char *)v->iov_base + skip, c);
+					mp->b_wptr += c;
+					left -= c;
+					skip = 0;
+				}
+			}
+			if (head == NULL)
+				head = mp;
+			else
+				tail->b_cont = mp;
+			tail = mp;
+			off += n;
+		} while (off < total);
+		return head;
+	}
+fail:
+	freemsg(head);
+	for (i = 0; i < (size_t)*nlent; i++)
+		(void)mb_unborrow_db(lent[i].sl_db);
+	*nlent = 0;
+	return NULL;
+}
+
+/* Did the filters pass the lent blocks through untouched? */
+static bool
+sock_untouched(const mblk_t *mp, const struct sock_lent *lent, int nlent)
+{
+	int i;
+
+	if (nlent == 0)
+		return false;
+	for (i = 0; i < nlent; i++, mp = mp->b_cont)
+		if (mp == NULL || mp != lent[i].sl_mp ||
+		    mp->b_rptr != lent[i].sl_r || mp->b_wptr != lent[i].sl_w)
+			return false;
+	return mp == NULL;
+}
+
+ssize_t
+sock_sendmsg(struct sock *so, int fd, const struct msghdr *msg, int flags)
+{
+	unsigned sf = atomic_load(&so->so_flags);
+	bool stream = (sf & SO_F_STREAM) != 0;
+	bool nb = (sf & SO_F_NONBLOCK) || (flags & MSG_DONTWAIT);
+	struct sock_lent lent[SOCK_IOVMAX];
+	struct iovec iov[SOCK_IOVMAX];
+	struct sockaddr_storage name;
+	struct nmsghdr nmsg;
+	struct msghdr kmsg;
+	size_t total, outlen;
+	sof_rval_t rval;
+	mblk_t *mp;
+	ssize_t ret, n;
+	int nlent = 0, cnt, i, error;
+
+	sock_op_issued(so);
+	if (!(atomic_load(&so->so_ops) & SO_OP_DATA_OUT) &&
+	    so->so_tx_rem == NULL) {
+		n = LIBC(sendmsg)(fd, msg, flags);
+		return n < 0 ? -errno : n;
+	}
+	if ((sf & SO_F_SNDFC) && nb)
+		return -EAGAIN;
+	pthread_mutex_lock(&so->so_txlock);
+	if (so->so_tx_rem != NULL &&
+	    (error = sock_flush_locked(so, fd,
+		 (flags & MSG_NOSIGNAL) | (nb ? MSG_DONTWAIT : 0))) != 0) {
+		pthread_mutex_unlock(&so->so_txlock);
+		return -error;
+	}
+	if (!(atomic_load(&so->so_ops) & SO_OP_DATA_OUT)) {
+		pthread_mutex_unlock(&so->so_txlock);
+		n = LIBC(sendmsg)(fd, msg, flags);
+		return n < 0 ? -errno : n;
+	}
+	total = sock_iov_total(msg);
+	if ((mp = sock_build_chain(so, msg, total, lent, &nlent)) == NULL) {
+		pthread_mutex_unlock(&so->so_txlock);
+		return -ENOMEM;
+	}
+	memset(&nmsg, 0, sizeof(nmsg));
+	if (msg->msg_name != NULL && msg->msg_namelen > 0 &&
+	    msg->msg_namelen <= sizeof(name)) {
+		memcpy(&name, msg->msg_name, msg->msg_namelen);
+		nmsg.msg_name = &name;
+		nmsg.msg_namelen = msg->msg_namelen;
+	}
+	nmsg.msg_control = msg->msg_control;
+	nmsg.msg_controllen = (socklen_t)msg->msg_controllen;
+	nmsg.msg_flags = flags;
+
+	mp = stk_data_out(so, so->so_top, mp, &nmsg, &rval);
+	if (mp == NULL) {
+		ret = rval == SOF_RVAL_RETURN	  ? (ssize_t)total
+		    : rval == SOF_RVAL_CONTINUE ? -EINVAL
+						  : -(ssize_t)rval;
+		goto out;
+	}
+	memset(&kmsg, 0, sizeof(kmsg));
+	kmsg.msg_name = nmsg.msg_name;
+	kmsg.msg_namelen = nmsg.msg_namelen;
+	kmsg.msg_control = nmsg.msg_control;
+	kmsg.msg_controllen = nmsg.msg_controllen;
+	while ((cnt = mb_to_iov(mp, iov, SOCK_IOVMAX)) < 0)
+		if (!pullupmsg(mp, -1)) {
+			freemsg(mp);
+			ret = -ENOMEM;
+			goto out;
+		}
+	kmsg.msg_iov = iov;
+	kmsg.msg_iovlen = (size_t)cnt;
+	outlen = msgdsize(mp);
+	n = LIBC(sendmsg)(fd, &kmsg, flags);
+	if (sock_untouched(mp, lent, nlent)) {
+		/* Nothing transformed: the kernel's answer is the answer. */
+		ret = n < 0 ? -errno : n;
+		freemsg(mp);
+	} else if (n < 0) {
+		ret = -errno;
+		if (stream && (ret == -EAGAIN || ret == -EINTR)) {
+			so->so_tx_rem = mp; /* filters saw it: it must go out */
+			ret = (ssize_t)total;
+		} else {
+			freemsg(mp);
+		}
+	} else {
+		if (stream && (size_t)n < outlen)
+			so->so_tx_rem = mb_advance(mp, (size_t)n);
+		else
+			freemsg(mp);
+		ret = (ssize_t)total;
+	}
+out:
+	/* Blocks a filter (or the remainder) kept get their own copy here. */
+	for (i = 0; i < nlent; i++)
+		(void)mb_unborrow_db(lent[i].sl_db);
+	pthread_mutex_unlock(&so->so_txlock);
+	return ret;
+}
+
+int
+sock_inject_out(struct sock *so, struct stk_inst *inst, mblk_t *mp,
+    struct nmsghdr *msg, boolean_t *flowctrl)
+{
+	struct nmsghdr nmsg;
+	sof_rval_t rval;
+	int error = 0;
+
+	if (atomic_load(&so->so_refs) == 0 || so->so_fd < 0) {
+		freemsg(mp);
+		return EPIPE;
+	}
+	memset(&nmsg, 0, sizeof(nmsg));
+	if (msg == NULL)
+		msg = &nmsg;
+	pthread_mutex_lock(&so->so_txlock);
+	mp = stk_data_out(so, inst->si_down, mp, msg, &rval);
+	if (mp == NULL) {
+		pthread_mutex_unlock(&so->so_txlock);
+		return rval > 0 ? (int)rval : 0;
+	}
+	if (!(atomic_load(&so->so_flags) & SO_F_STREAM)) {
+		struct iovec iov[SOCK_IOVMAX];
+		struct msghdr k;
+		int cnt;
+
+		memset(&k, 0, sizeof(k));
+		while ((cnt = mb_to_iov(mp, iov, SOCK_IOVMAX)) < 0)
+			if (!pullupmsg(mp, -1))
+				break;
+		k.msg_iov = iov;
+		k.msg_iovlen = cnt > 0 ? (size_t)cnt : 0;
+		k.msg_name = msg->msg_name;
+		k.msg_namelen = msg->msg_namelen;
+		if (LIBC(sendmsg)(so->so_fd, &k, MSG_DONTWAIT | MSG_NOSIGNAL) <
+		    0)
+			error = errno;
+		freemsg(mp);
+	} else {
+		if (so->so_tx_rem == NULL)
+			so->so_tx_rem = mp;
+		else
+			linkb(so->so_tx_rem, mp);
+		error = sock_flush_locked(so, so->so_fd,
+		    MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (error == EAGAIN) {
+			error = 0;
+			if (flowctrl != NULL)
+				*flowctrl = B_TRUE;
+		}
+	}
+	pthread_mutex_unlock(&so->so_txlock);
+	return error;
+}
+
+int
+sock_inject_in(struct sock *so, struct stk_inst *inst, mblk_t *mp,
+    boolean_t *flowctrl)
+{
+	struct sock_rmsg *rm;
+
+	mp = stk_data_in(so, inst->si_up, mp, 0);
+	if (mp == NULL)
+		return 0;
+	if ((rm = calloc(1, sizeof(*rm))) == NULL) {
+		freemsg(mp);
+		return ENOMEM;
+	}
+	rm->rm_mp = mp;
+	rm->rm_len = msgdsize(mp);
+	pthread_mutex_lock(&so->so_lock);
+	if (so->so_rq_tail != NULL)
+		so->so_rq_tail->rm_next = rm;
+	else
+		so->so_rq_head = rm;
+	so->so_rq_tail = rm;
+	so->so_rq_bytes += rm->rm_len;
+	if (flowctrl != NULL && so->so_rq_bytes >= SOCK_RQ_HIWAT)
+		*flowctrl = B_TRUE;
+	pthread_mutex_unlock(&so->so_lock);
+	return 0;
+}
+
+void
+sock_fd_close(struct sock *so, int fd)
+{
+	int tries;
+
+	if (atomic_fetch_sub(&so->so_nfds, 1) != 1)
+		return;
+	/* Last descriptor, still open: filters may flush in CLOSING.  A
+	 * descriptor lost behind our back (fd < 0) can no longer be written. */
+	so->so_fd = fd;
+	atomic_fetch_or(&so->so_flags, SO_F_CLOSING);
+	stk_notify(so, SOF_EV_CLOSING, fd >= 0 ? B_TRUE : B_FALSE);
+	pthread_mutex_lock(&so->so_txlock);
+	if (fd < 0)
+		tries = 50;
+	else
+		tries = 0;
+	for (; so->so_tx_rem != NULL && tries < 50; tries++) {
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+		int error = sock_flush_locked(so, fd,
+		    MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (error != 0 && error != EAGAIN)
+			break;
+		if (so->so_tx_rem != NULL)
+			(void)LIBC(poll)(&pfd, 1, 200);
+	}
+	if (so->so_tx_rem != NULL)
+		sf_log(SF_LOG_WARN,
+		    "fd %d closed with %zu filtered bytes the peer did not "
+		    "take",
+		    fd, msgdsize(so->so_tx_rem));
+	pthread_mutex_unlock(&so->so_txlock);
+	so->so_fd = -1;
+	sock_rele(so);
+}
+
+int
+sock_accepted(struct sock *lso, int fd, struct sock **sop)
+{
+	struct sockaddr_storage la, fa;
+	socklen_t lalen = sizeof(la), falen = sizeof(fa);
+	struct sock *so;
+	bool deferred;
+	int error, waited = 0;
+
+	*sop = NULL;
+	if (atomic_load(&lso->so_nactive) == 0)
+		return 0;
+	if ((so = sock_alloc()) == NULL)
+		return 0;
+	sock_init_common(so, fd, lso->so_family, lso->so_type, lso->so_proto,
+	    lso->so_cfg);
+	memset(&la, 0, sizeof(la));
+	memset(&fa, 0, sizeof(fa));
+	(void)LIBC(getsockname)(fd, (struct sockaddr *)&la, &lalen);
+	(void)LIBC(getpeername)(fd, (struct sockaddr *)&fa, &falen);
+	error = stk_inherit(lso, so, (struct sockaddr *)&la, lalen,
+	    (struct sockaddr *)&fa, falen, &deferred);
+	if (error == 0 && deferred) {
+		/*
+		 * Foundation behaviour: accept() itself waits, feeding the
+		 * filters what arrives, until every deferring filter released
+		 * the connection, the peer closed, or the wait ran out.
+		 */
+		pthread_mutex_lock(&so->so_rxlock);
+		while (stk_deferred(so) && waited < SOCK_DEFER_WAIT_MS) {
+			struct pollfd pfd = { .fd = fd, .events = POLLIN };
+			int r = LIBC(poll)(&pfd, 1, 100);
+
+			waited += 100;
+			if (r > 0 && sock_fill(so, fd, NULL, SOCK_RDMAX,
+					 MSG_DONTWAIT) <= 0)
+				break; /* EOF or error: hand it over */
+		}
+		pthread_mutex_unlock(&so->so_rxlock);
+		if (stk_deferred(so)) {
+			if (waited >= SOCK_DEFER_WAIT_MS) {
+				atomic_fetch_add(&st_global.sg_defer_closed, 1);
+				error = ECONNABORTED;
+			} else {
+				struct stk_inst *inst;
+
+				for (inst = so->so_bottom; inst != NULL;
+				     inst = inst->si_up)
+					sof_newconn_ready((sof_handle_t)inst);
+			}
+		}
+		if (error == 0)
+			error = stk_accept_deferred(so);
+	}
+	if (error != 0) {
+		sock_rele(so);
+		return error;
+	}
+	if (so->so_ninst == 0) {
+		sock_rele(so);
+		return 0;
+	}
+	*sop = so;
+	return 0;
+}

@@ -1,0 +1,88 @@
+/*
+ * interpose.h: shared by the wrappers of src/interpose.
+ *
+ * The fd table maps a descriptor to what the library knows of it, in one
+ * atomic word: FDT_UNKNOWN (never seen: probed on first use), FDT_NOTSOCK,
+ * FDT_PLAIN (a socket with nothing to filter), or a struct sock pointer.
+ * Every wrapper starts with fdt_peek() and goes straight to libc when the
+ * slot says NOTSOCK or PLAIN: one load and one compare.
+ */
+#ifndef SF_INTERPOSE_H
+#define SF_INTERPOSE_H
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "core.h"
+#include "libc.h"
+#include "log.h"
+
+#define SF_EXPORT __attribute__((visibility("default")))
+#define SF_LIKELY(x) __builtin_expect(!!(x), 1)
+
+#define FDT_SIZE (1u << 20)
+#define FDT_UNKNOWN ((uintptr_t)0)
+#define FDT_NOTSOCK ((uintptr_t)1)
+#define FDT_PLAIN ((uintptr_t)2)
+
+extern _Atomic uintptr_t fdt_slots[FDT_SIZE] SF_HIDDEN;
+
+static inline uintptr_t
+fdt_peek(int fd)
+{
+	if ((unsigned)fd >= FDT_SIZE)
+		return FDT_NOTSOCK; /* beyond the table: never filtered */
+	return atomic_load_explicit(&fdt_slots[fd], memory_order_acquire);
+}
+
+/* NOTSOCK or PLAIN: nothing to do but call libc. */
+static inline int
+fdt_fast(uintptr_t e)
+{
+	return e - 1 < 2;
+}
+
+static inline int
+fdt_is_sock(uintptr_t e)
+{
+	return e > FDT_PLAIN;
+}
+
+/* fdt_hold(fd, e): the socket object of fd with a caller reference, or
+ * NULL (not filtered, not a socket, or inside the library).  Probes an
+ * unknown descriptor.  Preserves errno. */
+struct sock *fdt_hold(int fd, uintptr_t e) SF_HIDDEN;
+/* Store v for fd.  If the slot held a socket object, the kernel reused the
+ * number behind our back: that descriptor of the old socket is gone. */
+void fdt_set(int fd, uintptr_t v) SF_HIDDEN;
+/* Forget fd before the kernel closes it (last close flushes and detaches). */
+void fdt_close(int fd) SF_HIDDEN;
+/* The same for every descriptor in [lo, hi]. */
+void fdt_close_range(unsigned lo, unsigned hi) SF_HIDDEN;
+/* Record newfd as a duplicate of oldfd (after the kernel made it). */
+void fdt_dup(int oldfd, int newfd) SF_HIDDEN;
+/* A fresh socket: attach automatic filters.  0, or the errno socket()
+ * must fail with (the descriptor is then closed). */
+int fdt_new_socket(int fd, int family, int type, int proto) SF_HIDDEN;
+/* Descriptors received with SCM_RIGHTS are new to us. */
+void fdt_scan_rights(const struct msghdr *msg) SF_HIDDEN;
+
+/* init.c */
+/* Nonzero while the library works on its own behalf in this thread:
+ * wrappers then go straight to libc. */
+extern __thread int sfi_busy SF_HIDDEN;
+/* The configuration for new sockets (loaded on first need). */
+struct cfg_snap *sfi_config(void) SF_HIDDEN;
+
+/* Return from a wrapper that got r = count or -errno. */
+#define SFI_RET(r)                                                             \
+	do {                                                                   \
+		if ((r) < 0) {                                                 \
+			errno = (int)-(r);                                     \
+			return -1;                                             \
+		}                                                              \
+		return (r);                                                    \
+	} while (0)
+
+#endif /* SF_INTERPOSE_H */

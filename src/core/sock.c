@@ -479,6 +479,8 @@ sock_recvmsg(struct sock *so, int fd, struct msghdr *msg, int flags)
 	if (so->so_tx_rem != NULL)
 		(void)sock_flush(so, fd);
 	msg->msg_flags = 0;
+	if (stream && msg->msg_name != NULL)
+		msg->msg_namelen = 0; /* as the kernel does on a stream */
 	pthread_mutex_lock(&so->so_rxlock);
 	for (;;) {
 		ssize_t n;

@@ -314,6 +314,9 @@ void sock_atfork_child(void);
 ssize_t sock_recvmsg(struct sock *so, int fd, struct msghdr *msg, int flags);
 ssize_t sock_sendmsg(struct sock *so, int fd, const struct msghdr *msg,
     int flags);
+/* Does the library hold something for the application to read (data, an
+ * empty datagram, a pending error)? */
+bool sock_rq_pending(struct sock *so);
 /* Bytes ready for the application (FIONREAD) from the library's queue. */
 size_t sock_rq_bytes(struct sock *so);
 /* Flush the transmit remainder without blocking; 0, EAGAIN or an errno. */

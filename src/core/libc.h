@@ -8,6 +8,7 @@
 #define SF_LIBC_H
 
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/select.h>
@@ -66,7 +67,15 @@
 	X(syscall, long, (long, ...))                                          \
 	X(fdopen, FILE *, (int, const char *))                                 \
 	X(fclose, int, (FILE *))                                               \
-	X(poll, int, (struct pollfd *, nfds_t, int))
+	X(poll, int, (struct pollfd *, nfds_t, int))                           \
+	X(ppoll, int,                                                          \
+	    (struct pollfd *, nfds_t, const struct timespec *,                 \
+		const sigset_t *))                                             \
+	X(select, int,                                                         \
+	    (int, fd_set *, fd_set *, fd_set *, struct timeval *))             \
+	X(pselect, int,                                                        \
+	    (int, fd_set *, fd_set *, fd_set *, const struct timespec *,       \
+		const sigset_t *))
 
 #define SF_LIBC_PTR(name, ret, args) ret(*name) args;
 struct sf_libc {

@@ -218,15 +218,17 @@ int
 sock_create(int fd, int family, int type, int proto, struct cfg_snap *cs,
     struct sock **sop)
 {
+	const struct cfg_filter *order[CFG_MAXFILTERS];
 	struct sock *so;
 	bool prog;
 	int error;
 
 	*sop = NULL;
-	if (cs == NULL)
+	if (cs == NULL || cs->cs_nfilters == 0)
 		return 0;
 	prog = cfg_has_prog(cs, family, type, proto);
-	if (!prog && cfg_auto_order(cs, family, type, proto, NULL, 0) == 0)
+	if (!prog &&
+	    cfg_auto_order(cs, family, type, proto, order, CFG_MAXFILTERS) == 0)
 		return 0;
 	if ((so = sock_alloc()) == NULL)
 		return 0; /* cannot filter: the socket works unfiltered */
@@ -530,6 +532,17 @@ sock_recvmsg(struct sock *so, int fd, struct msghdr *msg, int flags)
 	if (ret > 0)
 		stk_count_in(so, (size_t)ret);
 	return ret;
+}
+
+bool
+sock_rq_pending(struct sock *so)
+{
+	bool r;
+
+	pthread_mutex_lock(&so->so_lock);
+	r = so->so_rq_head != NULL || so->so_rx_error != 0;
+	pthread_mutex_unlock(&so->so_lock);
+	return r;
 }
 
 size_t

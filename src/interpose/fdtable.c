@@ -174,13 +174,27 @@ fdt_probe(int fd)
 		sock_fd_close(so, -1); /* another thread won */
 }
 
+static atomic_bool fdt_exiting;
+
+void
+fdt_close_all(void)
+{
+	int fd, hi = atomic_load(&fdt_hiwat);
+
+	atomic_store(&fdt_exiting, true);
+	for (fd = 0; fd <= hi; fd++)
+		if (fdt_is_sock(fdt_peek(fd)))
+			fdt_close(fd);
+}
+
 struct sock *
 fdt_hold(int fd, uintptr_t e)
 {
 	int saved = errno, tries;
 	struct sock *so = NULL;
 
-	if (sfi_busy || (unsigned)fd >= FDT_SIZE)
+	if (sfi_busy || (unsigned)fd >= FDT_SIZE ||
+	    (e == FDT_UNKNOWN && atomic_load(&fdt_exiting)))
 		return NULL;
 	for (tries = 0; tries < 3; tries++) {
 		if (e == FDT_UNKNOWN) {

@@ -91,6 +91,15 @@ sfi_load_config(void)
 	return cs;
 }
 
+/* exit(): the kernel is about to close every socket; give the filters
+ * their CLOSING and detach first, as a close would.  An atexit handler
+ * runs before any module's destructor (those run later, in _dl_fini). */
+static void
+sfi_at_exit(void)
+{
+	fdt_close_all();
+}
+
 static void
 sfi_init_once(void)
 {
@@ -106,6 +115,7 @@ sfi_init_once(void)
 				     "modules only from %s",
 		    moddir);
 	sf_config_set(sfi_load_config());
+	atexit(sfi_at_exit);
 	sfi_busy--;
 }
 

@@ -65,6 +65,9 @@ void fdt_dup(int oldfd, int newfd) SF_HIDDEN;
 /* A fresh socket: attach automatic filters.  0, or the errno socket()
  * must fail with (the descriptor is then closed). */
 int fdt_new_socket(int fd, int family, int type, int proto) SF_HIDDEN;
+/* Process exit: every socket's last close as the kernel will do it, so
+ * filters see CLOSING and detach (descriptors stay open). */
+void fdt_close_all(void) SF_HIDDEN;
 /* Descriptors received with SCM_RIGHTS are new to us. */
 void fdt_scan_rights(const struct msghdr *msg) SF_HIDDEN;
 

@@ -531,6 +531,7 @@ sock_recvmsg(struct sock *so, int fd, struct msghdr *msg, int flags)
 	pthread_mutex_unlock(&so->so_rxlock);
 	if (ret > 0)
 		stk_count_in(so, (size_t)ret);
+	sf_trace("recv fd=%d len=%zu flags=%#x = %zd", fd, want, flags, ret);
 	return ret;
 }
 
@@ -813,6 +814,8 @@ out:
 	for (i = 0; i < nlent; i++)
 		(void)mb_unborrow_db(lent[i].sl_db);
 	pthread_mutex_unlock(&so->so_txlock);
+	sf_trace("send fd=%d len=%zu flags=%#x = %zd%s", fd, total, flags, ret,
+	    so->so_tx_rem != NULL ? " (remainder held)" : "");
 	return ret;
 }
 

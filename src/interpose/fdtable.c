@@ -72,6 +72,7 @@ fdt_close(int fd)
 	if (fdt_is_sock(old)) {
 		struct sock *so = (struct sock *)old;
 
+		sf_trace("close fd=%d", fd);
 		sock_fd_close(so, fd);
 		fdt_refresh_fd(so, fd);
 	}

@@ -144,7 +144,11 @@ sfi_constructor(void)
 {
 	const char *dbg;
 
-	sfi_secure = getauxval(AT_SECURE) != 0;
+	/* SOCKFILTER_SECURE=1 can only add restrictions: it lets a test (or a
+	 * cautious administrator) get the setuid behaviour without setuid. */
+	sfi_secure = getauxval(AT_SECURE) != 0 ||
+	    (getenv("SOCKFILTER_SECURE") != NULL &&
+		strcmp(getenv("SOCKFILTER_SECURE"), "1") == 0);
 	dbg = sfi_env("SOCKFILTER_DEBUG");
 	if (dbg != NULL && *dbg != '\0' && strcmp(dbg, "0") != 0)
 		sf_log_level = SF_LOG_DEBUG;

@@ -73,6 +73,7 @@ socketpair(int domain, int type, int protocol, int sv[2])
 			r = -1;                                                \
 		}                                                              \
 		SFI_AFTER_##realfn;                                            \
+		sf_trace(#realfn " fd=%d = %d", (fd), r);                      \
 		sock_rele(so);                                                 \
 		return r;                                                      \
 	} while (0)
@@ -126,6 +127,7 @@ listen(int fd, int backlog)
 	}
 	if (r == 0)
 		atomic_fetch_or(&so->so_flags, SO_F_LISTENING);
+	sf_trace("listen fd=%d backlog=%d = %d", fd, backlog, r);
 	sock_rele(so);
 	return r;
 }
@@ -155,6 +157,8 @@ sfi_accepted(int lfd, uintptr_t le, int fd, int flags)
 	}
 	if (so != NULL && (flags & SOCK_NONBLOCK))
 		atomic_fetch_or(&so->so_flags, SO_F_NONBLOCK);
+	sf_trace("accept fd=%d = %d (%s)", lfd, fd,
+	    so != NULL ? "filtered" : "unfiltered");
 	fdt_set(fd, so != NULL ? (uintptr_t)so : FDT_PLAIN);
 	return fd;
 }
@@ -217,6 +221,7 @@ shutdown(int fd, int how)
 			stk_notify(so, SOF_EV_CANTRECVMORE, 0);
 		}
 	}
+	sf_trace("shutdown fd=%d how=%d = %d", fd, how, r);
 	sock_rele(so);
 	errno = saved;
 	return r;

@@ -1,0 +1,201 @@
+"""Small network programs for the end-to-end cases (python3, stdlib only).
+
+  helpers.py tcp-echo HOST PORT     echo every connection until its EOF, then
+                                    shut down writing; serve forever
+  helpers.py udp-echo HOST PORT     send every datagram back to its sender
+  helpers.py udp-client HOST PORT   exchange datagrams with udp-echo and check
+                                    that each comes back whole and alone; one
+                                    PASS/FAIL line per check, status 1 on FAIL
+  helpers.py relay LPORT TPORT      accept one connection on 127.0.0.1:LPORT,
+                                    connect to 127.0.0.1:TPORT, copy both ways
+                                    until both EOFs; print "c2s BYTES CRC" and
+                                    "s2c BYTES CRC" (CRC-32, 8 hex digits) of
+                                    what crossed
+
+Loopback only.  The cases bound every run with `timeout`; the socket
+timeouts below are hang guards too.
+"""
+
+import select
+import socket
+import sys
+import threading
+import zlib
+
+GUARD = 30.0
+
+
+def family(host):
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def tcp_echo(host, port):
+    srv = socket.socket(family(host), socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((host, port))
+    srv.listen(16)
+
+    def serve(conn):
+        with conn:
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    break
+                conn.sendall(data)
+            conn.shutdown(socket.SHUT_WR)
+
+    while True:
+        conn, _ = srv.accept()
+        threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+
+def udp_echo(host, port):
+    s = socket.socket(family(host), socket.SOCK_DGRAM)
+    s.bind((host, port))
+    while True:
+        data, peer = s.recvfrom(65536)
+        s.sendto(data, peer)
+
+
+def pattern(tag, size):
+    """Deterministic, distinct content for datagram number tag."""
+    seed = bytes(f"<{tag}:{size}>", "ascii")
+    out = bytearray()
+    i = 0
+    while len(out) < size:
+        out += zlib.crc32(seed + i.to_bytes(4, "little")).to_bytes(4, "little")
+        i += 1
+    return bytes(out[:size])
+
+
+def udp_client(host, port):
+    failures = 0
+    peer = (host, port)
+
+    def check(ok, what):
+        nonlocal failures
+        print(("PASS: " if ok else "FAIL: ") + what, flush=True)
+        if not ok:
+            failures += 1
+
+    def describe(got, want):
+        if got == want:
+            return "identical"
+        return f"got {len(got)} bytes, want {len(want)}"
+
+    # Unconnected socket, sendto/recvfrom, one datagram at a time.
+    s = socket.socket(family(host), socket.SOCK_DGRAM)
+    s.settimeout(GUARD)
+    sizes = [1, 2, 7, 100, 512, 1400, 1472, 1473, 4096, 9000, 32768,
+             65507 if family(host) == socket.AF_INET else 65527]
+    for n, size in enumerate(sizes):
+        want = pattern(n, size)
+        s.sendto(want, peer)
+        got, src = s.recvfrom(65536)
+        check(got == want, f"sendto/recvfrom {size} bytes: "
+              f"{describe(got, want)}")
+        check(src[0] == peer[0] and src[1] == peer[1],
+              f"reply from {src[0]} port {src[1]}")
+
+    # An empty datagram is a datagram too.
+    s.sendto(b"", peer)
+    s.sendto(b"after-empty", peer)
+    got1, _ = s.recvfrom(65536)
+    got2, _ = s.recvfrom(65536)
+    check(got1 == b"" and got2 == b"after-empty",
+          f"empty datagram kept apart: got {got1!r} then {got2!r}")
+
+    # Connected socket, send/recv, a burst before reading anything back:
+    # order, count and boundaries.
+    c = socket.socket(family(host), socket.SOCK_DGRAM)
+    c.settimeout(GUARD)
+    c.connect(peer)
+    burst = [pattern(100 + i, 1 + (i * 37) % 1000) for i in range(32)]
+    for d in burst:
+        c.send(d)
+    got = [c.recv(65536) for _ in burst]
+    bad = [i for i, (g, w) in enumerate(zip(got, burst)) if g != w]
+    check(not bad, f"burst of {len(burst)} datagrams: "
+          + ("in order and whole" if not bad else f"datagrams {bad} differ"))
+
+    # A short read truncates one datagram; the rest of it is gone and the
+    # next read returns the next datagram whole.
+    first, second = pattern(200, 1000), pattern(201, 1000)
+    c.send(first)
+    c.send(second)
+    head = c.recv(100)
+    nxt = c.recv(65536)
+    check(head == first[:100], f"short read of a datagram: "
+          f"{describe(head, first[:100])}")
+    check(nxt == second, f"read after a short read is the next datagram: "
+          f"{describe(nxt, second)}")
+
+    # Gather and scatter: three buffers are one datagram.
+    parts = [b"alpha-", b"beta-", b"gamma"]
+    c.sendmsg(parts)
+    b1, b2 = bytearray(8), bytearray(64)
+    nbytes, _, flags, _ = c.recvmsg_into([b1, b2])
+    joined = bytes(b1 + b2)[:nbytes]
+    check(joined == b"".join(parts) and not flags & socket.MSG_TRUNC,
+          f"sendmsg of 3 buffers, recvmsg_into 2 buffers: got {joined!r}")
+
+    # MSG_PEEK leaves the datagram queued.
+    c.send(b"peek-me")
+    peeked = c.recv(65536, socket.MSG_PEEK)
+    again = c.recv(65536)
+    check(peeked == b"peek-me" and again == b"peek-me",
+          f"MSG_PEEK then recv: got {peeked!r} then {again!r}")
+
+    print(f"{failures} failures", flush=True)
+    return 1 if failures else 0
+
+
+def relay(lport, tport):
+    lsn = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    lsn.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsn.bind(("127.0.0.1", lport))
+    lsn.listen(1)
+    a, _ = lsn.accept()
+    lsn.close()
+    b = socket.create_connection(("127.0.0.1", tport))
+    other = {a: b, b: a}
+    name = {a: "c2s", b: "s2c"}
+    count = {"c2s": 0, "s2c": 0}
+    crc = {"c2s": 0, "s2c": 0}
+    open_in = [a, b]
+    while open_in:
+        ready, _, _ = select.select(open_in, [], [])
+        for s in ready:
+            data = s.recv(262144)
+            d = name[s]
+            if not data:
+                other[s].shutdown(socket.SHUT_WR)
+                open_in.remove(s)
+                continue
+            count[d] += len(data)
+            crc[d] = zlib.crc32(data, crc[d])
+            other[s].sendall(data)
+    for d in ("c2s", "s2c"):
+        print(f"{d} {count[d]} {crc[d]:08x}", flush=True)
+    return 0
+
+
+def main(argv):
+    if len(argv) != 4:
+        print(__doc__, file=sys.stderr)
+        return 2
+    cmd, a1, a2 = argv[1], argv[2], argv[3]
+    if cmd == "tcp-echo":
+        return tcp_echo(a1, int(a2))
+    if cmd == "udp-echo":
+        return udp_echo(a1, int(a2))
+    if cmd == "udp-client":
+        return udp_client(a1, int(a2))
+    if cmd == "relay":
+        return relay(int(a1), int(a2))
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -18,8 +18,8 @@
 
 /* glibc's fortified entry points (-D_FORTIFY_SOURCE=2) have no header. */
 ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags);
-ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen,
-    int flags, struct sockaddr *from, socklen_t *fromlen);
+ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
+    struct sockaddr *from, socklen_t *fromlen);
 ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen);
 
 /* Receive into one buffer through the filters (reference kept). */
@@ -27,7 +27,7 @@ static ssize_t
 sfi_recvbuf(struct sock *so, int fd, void *buf, size_t len, int flags,
     struct sockaddr *from, socklen_t *fromlen)
 {
-	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct iovec iov = {.iov_base = buf, .iov_len = len};
 	struct msghdr m;
 	ssize_t r;
 
@@ -60,8 +60,7 @@ static ssize_t
 sfi_sendbuf(struct sock *so, int fd, const void *buf, size_t len, int flags,
     const struct sockaddr *to, socklen_t tolen)
 {
-	struct iovec iov = { .iov_base = (void *)(uintptr_t)buf,
-		.iov_len = len };
+	struct iovec iov = {.iov_base = (void *)(uintptr_t)buf, .iov_len = len};
 	struct msghdr m;
 	ssize_t r;
 
@@ -84,27 +83,36 @@ sfi_send(struct sock *so, int fd, const void *buf, size_t len, int flags,
 	return r;
 }
 
-SF_EXPORT ssize_t
-recv(int fd, void *buf, size_t len, int flags)
+static __attribute__((noinline)) ssize_t
+sfi_recv_slow(int fd, void *buf, size_t len, int flags, uintptr_t e)
 {
-	uintptr_t e = fdt_peek(fd);
 	struct sock *so;
 	ssize_t r;
 
-	if (SF_LIKELY(fdt_fast(e)) || (so = fdt_hold(fd, e)) == NULL)
+	if ((so = fdt_hold(fd, e)) == NULL)
 		return LIBC(recv)(fd, buf, len, flags);
 	r = sfi_recv(so, fd, buf, len, flags, NULL, NULL);
 	SFI_RET(r);
 }
 
 SF_EXPORT ssize_t
-__recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
+recv(int fd, void *buf, size_t len, int flags)
 {
 	uintptr_t e = fdt_peek(fd);
+
+	if (SF_LIKELY(fdt_fast(e)))
+		return LIBC(recv)(fd, buf, len, flags);
+	return sfi_recv_slow(fd, buf, len, flags, e);
+}
+
+static __attribute__((noinline)) ssize_t
+sfi_recv_chk_slow(int fd, void *buf, size_t len, size_t buflen, int flags,
+    uintptr_t e)
+{
 	struct sock *so;
 	ssize_t r;
 
-	if (SF_LIKELY(fdt_fast(e)) || (so = fdt_hold(fd, e)) == NULL)
+	if ((so = fdt_hold(fd, e)) == NULL)
 		return LIBC(__recv_chk)(fd, buf, len, buflen, flags);
 	if (len > buflen)
 		abort(); /* what glibc's fortify check does */
@@ -113,15 +121,51 @@ __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
 }
 
 SF_EXPORT ssize_t
+__recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
+{
+	uintptr_t e = fdt_peek(fd);
+
+	if (SF_LIKELY(fdt_fast(e)))
+		return LIBC(__recv_chk)(fd, buf, len, buflen, flags);
+	return sfi_recv_chk_slow(fd, buf, len, buflen, flags, e);
+}
+
+static __attribute__((noinline)) ssize_t
+sfi_recvfrom_slow(int fd, void *buf, size_t len, int flags, struct sockaddr *from,
+    socklen_t *fromlen, uintptr_t e)
+{
+	struct sock *so;
+	ssize_t r;
+
+	if ((so = fdt_hold(fd, e)) == NULL)
+		return LIBC(recvfrom)(fd, buf, len, flags, from, fromlen);
+	r = sfi_recv(so, fd, buf, len, flags, from, fromlen);
+	SFI_RET(r);
+}
+
+SF_EXPORT ssize_t
 recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *from,
     socklen_t *fromlen)
 {
 	uintptr_t e = fdt_peek(fd);
+
+	if (SF_LIKELY(fdt_fast(e)))
+		return LIBC(recvfrom)(fd, buf, len, flags, from, fromlen);
+	return sfi_recvfrom_slow(fd, buf, len, flags, from, fromlen, e);
+}
+
+static __attribute__((noinline)) ssize_t
+sfi_recvfrom_chk_slow(int fd, void *buf, size_t len, size_t buflen, int flags,
+    struct sockaddr *from, socklen_t *fromlen, uintptr_t e)
+{
 	struct sock *so;
 	ssize_t r;
 
-	if (SF_LIKELY(fdt_fast(e)) || (so = fdt_hold(fd, e)) == NULL)
-		return LIBC(recvfrom)(fd, buf, len, flags, from, fromlen);
+	if ((so = fdt_hold(fd, e)) == NULL)
+		return LIBC(
+		    __recvfrom_chk)(fd, buf, len, buflen, flags, from, fromlen);
+	if (len > buflen)
+		abort();
 	r = sfi_recv(so, fd, buf, len, flags, from, fromlen);
 	SFI_RET(r);
 }
@@ -131,15 +175,23 @@ __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
     struct sockaddr *from, socklen_t *fromlen)
 {
 	uintptr_t e = fdt_peek(fd);
+
+	if (SF_LIKELY(fdt_fast(e)))
+		return LIBC(
+		    __recvfrom_chk)(fd, buf, len, buflen, flags, from, fromlen);
+	return sfi_recvfrom_chk_slow(fd, buf, len, buflen, flags, from, fromlen,
+	    e);
+}
+
+static __attribute__((noinline)) ssize_t
+sfi_read_slow(int fd, void *buf, size_t len, uintptr_t e)
+{
 	struct sock *so;
 	ssize_t r;
 
-	if (SF_LIKELY(fdt_fast(e)) || (so = fdt_hold(fd, e)) == NULL)
-		return LIBC(__recvfrom_chk)(fd, buf, len, buflen, flags, from,
-		    fromlen);
-	if (len > buflen)
-		abort();
-	r = sfi_recv(so, fd, buf, len, flags, from, fromlen);
+	if ((so = fdt_hold(fd, e)) == NULL)
+		return LIBC(read)(fd, buf, len);
+	r = sfi_recv(so, fd, buf, len, 0, NULL, NULL);
 	SFI_RET(r);
 }
 
@@ -147,23 +199,19 @@ SF_EXPORT ssize_t
 read(int fd, void *buf, size_t len)
 {
 	uintptr_t e = fdt_peek(fd);
-	struct sock *so;
-	ssize_t r;
 
-	if (SF_LIKELY(fdt_fast(e)) || (so = fdt_hold(fd, e)) == NULL)
+	if (SF_LIKELY(fdt_fast(e)))
 		return LIBC(read)(fd, buf, len);
-	r = sfi_recv(so, fd, buf, len, 0, NULL, NULL);
-	SFI_RET(r);
+	return sfi_read_slow(fd, buf, len, e);
 }
 
-SF_EXPORT ssize_t
-__read_chk(int fd, void *buf, size_t len, size_t buflen)
+static __attribute__((noinline)) ssize_t
+sfi_read_chk_slow(int fd, void *buf, size_t len, size_t buflen, uintptr_t e)
 {
-	uintptr_t e = fdt_peek(fd);
 	struct sock *so;
 	ssize_t r;
 
-	if (SF_LIKELY(fdt_fast(e)) || (so = fdt_hold(fd, e)) == NULL)
+	if ((so = fdt_hold(fd, e)) == NULL)
 		return LIBC(__read_chk)(fd, buf, len, buflen);
 	if (len > buflen)
 		abort();
@@ -172,14 +220,23 @@ __read_chk(int fd, void *buf, size_t len, size_t buflen)
 }
 
 SF_EXPORT ssize_t
-readv(int fd, const struct iovec *iov, int cnt)
+__read_chk(int fd, void *buf, size_t len, size_t buflen)
 {
 	uintptr_t e = fdt_peek(fd);
+
+	if (SF_LIKELY(fdt_fast(e)))
+		return LIBC(__read_chk)(fd, buf, len, buflen);
+	return sfi_read_chk_slow(fd, buf, len, buflen, e);
+}
+
+static __attribute__((noinline)) ssize_t
+sfi_readv_slow(int fd, const struct iovec *iov, int cnt, uintptr_t e)
+{
 	struct sock *so;
 	struct msghdr m;
 	ssize_t r;
 
-	if (SF_LIKELY(fdt_fast(e)) || (so = fdt_hold(fd, e)) == NULL)
+	if ((so = fdt_hold(fd, e)) == NULL)
 		return LIBC(readv)(fd, iov, cnt);
 	memset(&m, 0, sizeof(m));
 	m.msg_iov = (struct iovec *)(uintptr_t)iov;
@@ -190,13 +247,22 @@ readv(int fd, const struct iovec *iov, int cnt)
 }
 
 SF_EXPORT ssize_t
-recvmsg(int fd, struct msghdr *msg, int flags)
+readv(int fd, const struct iovec *iov, int cnt)
 {
 	uintptr_t e = fdt_peek(fd);
+
+	if (SF_LIKELY(fdt_fast(e)))
+		return LIBC(readv)(fd, iov, cnt);
+	return sfi_readv_slow(fd, iov, cnt, e);
+}
+
+static __attribute__((noinline)) ssize_t
+sfi_recvmsg_slow(int fd, struct msghdr *msg, int flags, uintptr_t e)
+{
 	struct sock *so;
 	ssize_t r;
 
-	if (SF_LIKELY(fdt_fast(e)) || (so = fdt_hold(fd, e)) == NULL) {
+	if ((so = fdt_hold(fd, e)) == NULL) {
 		r = LIBC(recvmsg)(fd, msg, flags);
 		if (r >= 0 && msg->msg_controllen > 0)
 			fdt_scan_rights(msg);
@@ -209,16 +275,25 @@ recvmsg(int fd, struct msghdr *msg, int flags)
 	SFI_RET(r);
 }
 
-SF_EXPORT int
-recvmmsg(int fd, struct mmsghdr *vec, unsigned int n, int flags,
-    struct timespec *timeout)
+SF_EXPORT ssize_t
+recvmsg(int fd, struct msghdr *msg, int flags)
 {
 	uintptr_t e = fdt_peek(fd);
+
+	if (SF_LIKELY(fdt_fast(e)))
+		return LIBC(recvmsg)(fd, msg, flags);
+	return sfi_recvmsg_slow(fd, msg, flags, e);
+}
+
+static __attribute__((noinline)) int
+sfi_recvmmsg_slow(int fd, struct mmsghdr *vec, unsigned int n, int flags,
+    struct timespec *timeout, uintptr_t e)
+{
 	struct sock *so;
 	unsigned int i;
 	ssize_t r = 0;
 
-	if (SF_LIKELY(fdt_fast(e)) || (so = fdt_hold(fd, e)) == NULL)
+	if ((so = fdt_hold(fd, e)) == NULL)
 		return LIBC(recvmmsg)(fd, vec, n, flags, timeout);
 	/* After the first message, take only what is there already. */
 	for (i = 0; i < n; i++) {
@@ -237,16 +312,49 @@ recvmmsg(int fd, struct mmsghdr *vec, unsigned int n, int flags,
 	SFI_RET(r);
 }
 
+SF_EXPORT int
+recvmmsg(int fd, struct mmsghdr *vec, unsigned int n, int flags,
+    struct timespec *timeout)
+{
+	uintptr_t e = fdt_peek(fd);
+
+	if (SF_LIKELY(fdt_fast(e)))
+		return LIBC(recvmmsg)(fd, vec, n, flags, timeout);
+	return sfi_recvmmsg_slow(fd, vec, n, flags, timeout, e);
+}
+
+static __attribute__((noinline)) ssize_t
+sfi_send_slow(int fd, const void *buf, size_t len, int flags, uintptr_t e)
+{
+	struct sock *so;
+	ssize_t r;
+
+	if ((so = fdt_hold(fd, e)) == NULL)
+		return LIBC(send)(fd, buf, len, flags);
+	r = sfi_send(so, fd, buf, len, flags, NULL, 0);
+	SFI_RET(r);
+}
+
 SF_EXPORT ssize_t
 send(int fd, const void *buf, size_t len, int flags)
 {
 	uintptr_t e = fdt_peek(fd);
+
+	if (SF_LIKELY(fdt_fast(e)))
+		return LIBC(send)(fd, buf, len, flags);
+	return sfi_send_slow(fd, buf, len, flags, e);
+}
+
+static __attribute__((noinline)) ssize_t
+sfi_sendto_slow(int fd, const void *buf, size_t len, int flags,
+    const struct sockaddr *to, socklen_t tolen, uintptr_t e)
+{
 	struct sock *so;
 	ssize_t r;
 
-	if (SF_LIKELY(fdt_fast(e)) || (so = fdt_hold(fd, e)) == NULL)
-		return LIBC(send)(fd, buf, len, flags);
-	r = sfi_send(so, fd, buf, len, flags, NULL, 0);
+	if ((so = fdt_hold(fd, e)) == NULL)
+		return LIBC(sendto)(fd, buf, len, flags, to, tolen);
+	r = sfi_send(so, fd, buf, len, flags, to, tolen);
 	SFI_RET(r);
 }
 
@@ -255,12 +363,21 @@ sendto(int fd, const void *buf, size_t len, int flags,
     const struct sockaddr *to, socklen_t tolen)
 {
 	uintptr_t e = fdt_peek(fd);
+
+	if (SF_LIKELY(fdt_fast(e)))
+		return LIBC(sendto)(fd, buf, len, flags, to, tolen);
+	return sfi_sendto_slow(fd, buf, len, flags, to, tolen, e);
+}
+
+static __attribute__((noinline)) ssize_t
+sfi_write_slow(int fd, const void *buf, size_t len, uintptr_t e)
+{
 	struct sock *so;
 	ssize_t r;
 
-	if (SF_LIKELY(fdt_fast(e)) || (so = fdt_hold(fd, e)) == NULL)
-		return LIBC(sendto)(fd, buf, len, flags, to, tolen);
-	r = sfi_send(so, fd, buf, len, flags, to, tolen);
+	if ((so = fdt_hold(fd, e)) == NULL)
+		return LIBC(write)(fd, buf, len);
+	r = sfi_send(so, fd, buf, len, 0, NULL, 0);
 	SFI_RET(r);
 }
 
@@ -268,24 +385,20 @@ SF_EXPORT ssize_t
 write(int fd, const void *buf, size_t len)
 {
 	uintptr_t e = fdt_peek(fd);
-	struct sock *so;
-	ssize_t r;
 
-	if (SF_LIKELY(fdt_fast(e)) || (so = fdt_hold(fd, e)) == NULL)
+	if (SF_LIKELY(fdt_fast(e)))
 		return LIBC(write)(fd, buf, len);
-	r = sfi_send(so, fd, buf, len, 0, NULL, 0);
-	SFI_RET(r);
+	return sfi_write_slow(fd, buf, len, e);
 }
 
-SF_EXPORT ssize_t
-writev(int fd, const struct iovec *iov, int cnt)
+static __attribute__((noinline)) ssize_t
+sfi_writev_slow(int fd, const struct iovec *iov, int cnt, uintptr_t e)
 {
-	uintptr_t e = fdt_peek(fd);
 	struct sock *so;
 	struct msghdr m;
 	ssize_t r;
 
-	if (SF_LIKELY(fdt_fast(e)) || (so = fdt_hold(fd, e)) == NULL)
+	if ((so = fdt_hold(fd, e)) == NULL)
 		return LIBC(writev)(fd, iov, cnt);
 	memset(&m, 0, sizeof(m));
 	m.msg_iov = (struct iovec *)(uintptr_t)iov;
@@ -296,28 +409,47 @@ writev(int fd, const struct iovec *iov, int cnt)
 }
 
 SF_EXPORT ssize_t
-sendmsg(int fd, const struct msghdr *msg, int flags)
+writev(int fd, const struct iovec *iov, int cnt)
 {
 	uintptr_t e = fdt_peek(fd);
+
+	if (SF_LIKELY(fdt_fast(e)))
+		return LIBC(writev)(fd, iov, cnt);
+	return sfi_writev_slow(fd, iov, cnt, e);
+}
+
+static __attribute__((noinline)) ssize_t
+sfi_sendmsg_slow(int fd, const struct msghdr *msg, int flags, uintptr_t e)
+{
 	struct sock *so;
 	ssize_t r;
 
-	if (SF_LIKELY(fdt_fast(e)) || (so = fdt_hold(fd, e)) == NULL)
+	if ((so = fdt_hold(fd, e)) == NULL)
 		return LIBC(sendmsg)(fd, msg, flags);
 	r = sock_sendmsg(so, fd, msg, flags);
 	sock_rele(so);
 	SFI_RET(r);
 }
 
-SF_EXPORT int
-sendmmsg(int fd, struct mmsghdr *vec, unsigned int n, int flags)
+SF_EXPORT ssize_t
+sendmsg(int fd, const struct msghdr *msg, int flags)
 {
 	uintptr_t e = fdt_peek(fd);
+
+	if (SF_LIKELY(fdt_fast(e)))
+		return LIBC(sendmsg)(fd, msg, flags);
+	return sfi_sendmsg_slow(fd, msg, flags, e);
+}
+
+static __attribute__((noinline)) int
+sfi_sendmmsg_slow(int fd, struct mmsghdr *vec, unsigned int n, int flags,
+    uintptr_t e)
+{
 	struct sock *so;
 	unsigned int i;
 	ssize_t r = 0;
 
-	if (SF_LIKELY(fdt_fast(e)) || (so = fdt_hold(fd, e)) == NULL)
+	if ((so = fdt_hold(fd, e)) == NULL)
 		return LIBC(sendmmsg)(fd, vec, n, flags);
 	for (i = 0; i < n; i++) {
 		r = sock_sendmsg(so, fd, &vec[i].msg_hdr, flags);
@@ -329,6 +461,16 @@ sendmmsg(int fd, struct mmsghdr *vec, unsigned int n, int flags)
 	if (i > 0)
 		return (int)i;
 	SFI_RET(r);
+}
+
+SF_EXPORT int
+sendmmsg(int fd, struct mmsghdr *vec, unsigned int n, int flags)
+{
+	uintptr_t e = fdt_peek(fd);
+
+	if (SF_LIKELY(fdt_fast(e)))
+		return LIBC(sendmmsg)(fd, vec, n, flags);
+	return sfi_sendmmsg_slow(fd, vec, n, flags, e);
 }
 
 /* Send all of buf through the filters, waiting for room if needed: the
@@ -343,7 +485,7 @@ sfi_send_all(struct sock *so, int fd, const char *buf, size_t len)
 		    MSG_NOSIGNAL, NULL, 0);
 
 		if (r == -EAGAIN) {
-			struct pollfd p = { .fd = fd, .events = POLLOUT };
+			struct pollfd p = {.fd = fd, .events = POLLOUT};
 
 			(void)LIBC(poll)(&p, 1, 1000);
 			continue;
@@ -373,7 +515,7 @@ sfi_sendfile(int out, int in, off_t *off, size_t count, bool is64)
 	}
 	if (so == NULL)
 		return is64 ? LIBC(sendfile64)(out, in, off, count)
-			    : LIBC(sendfile)(out, in, off, count);
+		            : LIBC(sendfile)(out, in, off, count);
 	if (count > SFI_CHUNK)
 		count = SFI_CHUNK;
 	if ((buf = malloc(count > 0 ? count : 1)) == NULL) {
@@ -381,7 +523,8 @@ sfi_sendfile(int out, int in, off_t *off, size_t count, bool is64)
 		errno = ENOMEM;
 		return -1;
 	}
-	n = off != NULL ? pread(in, buf, count, *off) : LIBC(read)(in, buf, count);
+	n = off != NULL ? pread(in, buf, count, *off)
+	                : LIBC(read)(in, buf, count);
 	if (n <= 0) {
 		int saved = errno;
 
@@ -444,7 +587,7 @@ splice(int in, loff_t *inoff, int out, loff_t *outoff, size_t len,
 		    (flags & SPLICE_F_NONBLOCK) ? MSG_DONTWAIT : 0, NULL, NULL);
 	} else {
 		n = inoff != NULL ? pread(in, buf, len, *inoff)
-				  : LIBC(read)(in, buf, len);
+		                  : LIBC(read)(in, buf, len);
 		if (n < 0)
 			n = -errno;
 		else if (inoff != NULL)
@@ -456,7 +599,7 @@ splice(int in, loff_t *inoff, int out, loff_t *outoff, size_t len,
 		r = sfi_send_all(sout, out, buf, (size_t)n);
 	} else {
 		r = outoff != NULL ? pwrite(out, buf, (size_t)n, *outoff)
-				   : LIBC(write)(out, buf, (size_t)n);
+		                   : LIBC(write)(out, buf, (size_t)n);
 		if (r < 0)
 			r = -errno;
 		else if (outoff != NULL)

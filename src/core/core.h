@@ -242,7 +242,7 @@ struct sock_rmsg {
 struct sock {
 	atomic_int so_refs;  /* one for all descriptors + one per caller */
 	atomic_int so_nfds;  /* descriptors referring to it */
-	pthread_mutex_t so_lock;   /* stack, flags, queues */
+	pthread_mutex_t so_lock;   /* stack, flags, queues (recursive) */
 	pthread_mutex_t so_rxlock; /* one receiver at a time: keeps order */
 	pthread_mutex_t so_txlock; /* one sender at a time: keeps order */
 	int so_fd;                 /* a descriptor of it (handles, logs) */
@@ -277,6 +277,8 @@ struct sock {
 #define SO_F_SNDFC 0x400      /* a filter asserts send flow control */
 #define SO_F_ADOPTED 0x800    /* found on first use, not seen created */
 #define SO_F_NONBLOCK 0x1000  /* O_NONBLOCK, as the interposer last saw */
+#define SO_F_INJ_INFC 0x2000  /* inject_in reported flow control */
+#define SO_F_INJ_OUTFC 0x4000 /* inject_out reported flow control */
 
 #define SO_OP_DATA_OUT 0x1 /* some active filter has data_out */
 #define SO_OP_DATA_IN 0x2  /* some active filter has data_in or data_in_proc */
@@ -285,7 +287,7 @@ struct sock {
 cred_t *sock_cred(void);
 
 /* sock_create(fd, family, type, proto, cs, &so): a socket object for a
- * new socket: automatic filters of cs attached (attach_active top-down),
+ * new socket: automatic filters of cs attached (attach_active bottom-up),
  * FILOP_OK set if cs has programmatic filters for it.  *so is NULL when
  * nothing needs watching (the socket is unfiltered).  Returns 0 or the
  * errno a filter failed socket() with (nothing left attached). */

@@ -79,10 +79,11 @@ sock_locks_init(struct sock *so)
 {
 	pthread_mutexattr_t ma;
 
-	pthread_mutex_init(&so->so_lock, NULL);
-	/* Recursive: a filter may inject from inside a data callback. */
+	/* Recursive: a filter may inject or set flow control from inside a
+	 * callback the library runs with one of these held. */
 	pthread_mutexattr_init(&ma);
 	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&so->so_lock, &ma);
 	pthread_mutex_init(&so->so_rxlock, &ma);
 	pthread_mutex_init(&so->so_txlock, &ma);
 	pthread_mutexattr_destroy(&ma);
@@ -374,7 +375,7 @@ sock_rq_unlink_head(struct sock *so)
 static void
 sock_rq_process(struct sock *so, struct sock_rmsg *rm)
 {
-	size_t before = rm->rm_len, after = 0;
+	size_t before = rm->rm_len, after = before;
 
 	if (rm->rm_processed)
 		return;
@@ -531,6 +532,12 @@ sock_recvmsg(struct sock *so, int fd, struct msghdr *msg, int flags)
 	pthread_mutex_unlock(&so->so_rxlock);
 	if (ret > 0)
 		stk_count_in(so, (size_t)ret);
+	/* An injector told of flow control waits for this event. */
+	if ((atomic_load(&so->so_flags) & SO_F_INJ_INFC) &&
+	    sock_rq_bytes(so) < SOCK_RQ_HIWAT &&
+	    (atomic_fetch_and(&so->so_flags, ~(unsigned)SO_F_INJ_INFC) &
+		SO_F_INJ_INFC))
+		stk_notify(so, SOF_EV_INJECT_DATA_IN_OK, 0);
 	sf_trace("recv fd=%d len=%zu flags=%#x = %zd", fd, want, flags, ret);
 	return ret;
 }
@@ -590,6 +597,9 @@ sock_flush_locked(struct sock *so, int fd, int kflags)
 		}
 		so->so_tx_rem = mb_advance(so->so_tx_rem, (size_t)n);
 	}
+	if (atomic_fetch_and(&so->so_flags, ~(unsigned)SO_F_INJ_OUTFC) &
+	    SO_F_INJ_OUTFC)
+		stk_notify(so, SOF_EV_INJECT_DATA_OUT_OK, 0);
 	return 0;
 }
 
@@ -868,6 +878,7 @@ sock_inject_out(struct sock *so, struct stk_inst *inst, mblk_t *mp,
 			error = 0;
 			if (flowctrl != NULL)
 				*flowctrl = B_TRUE;
+			atomic_fetch_or(&so->so_flags, SO_F_INJ_OUTFC);
 		}
 	}
 	pthread_mutex_unlock(&so->so_txlock);
@@ -896,8 +907,11 @@ sock_inject_in(struct sock *so, struct stk_inst *inst, mblk_t *mp,
 		so->so_rq_head = rm;
 	so->so_rq_tail = rm;
 	so->so_rq_bytes += rm->rm_len;
-	if (flowctrl != NULL && so->so_rq_bytes >= SOCK_RQ_HIWAT)
-		*flowctrl = B_TRUE;
+	if (so->so_rq_bytes >= SOCK_RQ_HIWAT) {
+		if (flowctrl != NULL)
+			*flowctrl = B_TRUE;
+		atomic_fetch_or(&so->so_flags, SO_F_INJ_INFC);
+	}
 	pthread_mutex_unlock(&so->so_lock);
 	return 0;
 }

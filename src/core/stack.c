@@ -27,7 +27,8 @@
 #include "libc.h"
 #include "log.h"
 
-static cred_t stk_cred_store;
+/* Per thread: callbacks of different threads must not share one. */
+static __thread cred_t stk_cred_store;
 
 cred_t *
 sock_cred(void)
@@ -419,6 +420,8 @@ stk_attach_active(struct sock *so, const struct cfg_filter *cf,
 		*attached = true;
 		return 0;
 	}
+	if (rval != SOF_RVAL_DETACH)
+		atomic_fetch_add(&inst->si_stats->sf_attach_failures, 1);
 	stk_unlink(so, inst);
 	stk_inst_free(inst);
 	if (rval == SOF_RVAL_DETACH) {
@@ -426,7 +429,6 @@ stk_attach_active(struct sock *so, const struct cfg_filter *cf,
 		    cf->cf_name);
 		return 0;
 	}
-	atomic_fetch_add(&inst->si_stats->sf_attach_failures, 1);
 	return rval > 0 ? (int)rval : EINVAL;
 }
 
@@ -508,11 +510,12 @@ stk_inherit(struct sock *lso, struct sock *so, struct sockaddr *laddr,
 			}
 			continue;
 		}
+		if (rval != SOF_RVAL_DETACH)
+			atomic_fetch_add(&inst->si_stats->sf_attach_failures, 1);
 		stk_unlink(so, inst);
 		stk_inst_free(inst);
 		if (rval == SOF_RVAL_DETACH)
 			continue;
-		atomic_fetch_add(&inst->si_stats->sf_attach_failures, 1);
 		error = rval > 0 ? (int)rval : ECONNABORTED;
 		break;
 	}

@@ -73,8 +73,12 @@ fdt_close(int fd)
 		struct sock *so = (struct sock *)old;
 
 		sf_trace("close fd=%d", fd);
+		/* Hold it: the close may drop what kept it alive. */
+		sock_hold(so);
 		sock_fd_close(so, fd);
-		fdt_refresh_fd(so, fd);
+		if (atomic_load(&so->so_nfds) > 0)
+			fdt_refresh_fd(so, fd);
+		sock_rele(so);
 	}
 }
 

@@ -82,16 +82,16 @@ typedef struct datab {
 
 /* Message block: a window [b_rptr, b_wptr) into a data block. */
 typedef struct msgb {
-	struct msgb *b_next;    /* next message on a queue */
-	struct msgb *b_prev;    /* previous message on a queue */
-	struct msgb *b_cont;    /* next block of this message */
-	unsigned char *b_rptr;  /* first unread byte */
-	unsigned char *b_wptr;  /* first unwritten byte */
-	struct datab *b_datap;  /* the data block */
-	unsigned char b_band;   /* message priority band */
-	unsigned char b_tag;    /* filter-private tag */
-	unsigned short b_flag;  /* message flags */
-	struct msgb *b_dbnext;  /* internal: next borrower of b_datap */
+	struct msgb *b_next;   /* next message on a queue */
+	struct msgb *b_prev;   /* previous message on a queue */
+	struct msgb *b_cont;   /* next block of this message */
+	unsigned char *b_rptr; /* first unread byte */
+	unsigned char *b_wptr; /* first unwritten byte */
+	struct datab *b_datap; /* the data block */
+	unsigned char b_band;  /* message priority band */
+	unsigned char b_tag;   /* filter-private tag */
+	unsigned short b_flag; /* message flags */
+	struct msgb *b_dbnext; /* internal: next borrower of b_datap */
 } mblk_t;
 
 /* Message types (db_type); sockfilter passes only M_DATA. */
@@ -104,14 +104,14 @@ typedef struct msgb {
 #define BPRI_HI  3
 
 /* Bytes in one block, data block size, head room and tail room. */
-#define MBLKL(mp)     ((size_t)((mp)->b_wptr - (mp)->b_rptr))
-#define MBLKSIZE(mp)  ((size_t)((mp)->b_datap->db_lim - (mp)->b_datap->db_base))
-#define MBLKHEAD(mp)  ((size_t)((mp)->b_rptr - (mp)->b_datap->db_base))
-#define MBLKTAIL(mp)  ((size_t)((mp)->b_datap->db_lim - (mp)->b_wptr))
-#define DB_BASE(mp)   ((mp)->b_datap->db_base)
-#define DB_LIM(mp)    ((mp)->b_datap->db_lim)
-#define DB_REF(mp)    ((mp)->b_datap->db_ref)
-#define DB_TYPE(mp)   ((mp)->b_datap->db_type)
+#define MBLKL(mp)    ((size_t)((mp)->b_wptr - (mp)->b_rptr))
+#define MBLKSIZE(mp) ((size_t)((mp)->b_datap->db_lim - (mp)->b_datap->db_base))
+#define MBLKHEAD(mp) ((size_t)((mp)->b_rptr - (mp)->b_datap->db_base))
+#define MBLKTAIL(mp) ((size_t)((mp)->b_datap->db_lim - (mp)->b_wptr))
+#define DB_BASE(mp)  ((mp)->b_datap->db_base)
+#define DB_LIM(mp)   ((mp)->b_datap->db_lim)
+#define DB_REF(mp)   ((mp)->b_datap->db_ref)
+#define DB_TYPE(mp)  ((mp)->b_datap->db_type)
 
 /* A block with at least size bytes of fresh space; NULL if out of memory. */
 mblk_t *allocb(size_t size, unsigned int pri);
@@ -166,26 +166,27 @@ struct nmsghdr {
 
 /* Callback verdicts.  A positive value is an errno returned to the caller. */
 typedef enum {
-	SOF_RVAL_DEFER = -3,    /* defer the new connection (attach_passive) */
-	SOF_RVAL_DETACH = -2,   /* do not attach, socket goes on (attach_*) */
-	SOF_RVAL_CONTINUE = -1, /* go on with the next filter, then the kernel */
-	SOF_RVAL_RETURN = 0,    /* stop: the call succeeds without the kernel */
-	SOF_RVAL_EINVAL = EINVAL,             /* stop: fail with EINVAL */
-	SOF_RVAL_EACCES = EACCES,             /* stop: fail with EACCES */
-	SOF_RVAL_ENOMEM = ENOMEM,             /* stop: fail with ENOMEM */
-	SOF_RVAL_ECONNABORTED = ECONNABORTED  /* stop: fail with ECONNABORTED */
+	SOF_RVAL_DEFER = -3,  /* defer the new connection (attach_passive) */
+	SOF_RVAL_DETACH = -2, /* do not attach, socket goes on (attach_*) */
+	SOF_RVAL_CONTINUE =
+	    -1,              /* go on with the next filter, then the kernel */
+	SOF_RVAL_RETURN = 0, /* stop: the call succeeds without the kernel */
+	SOF_RVAL_EINVAL = EINVAL,            /* stop: fail with EINVAL */
+	SOF_RVAL_EACCES = EACCES,            /* stop: fail with EACCES */
+	SOF_RVAL_ENOMEM = ENOMEM,            /* stop: fail with ENOMEM */
+	SOF_RVAL_ECONNABORTED = ECONNABORTED /* stop: fail with ECONNABORTED */
 } sof_rval_t;
 
 /* Socket events delivered to sofop_notify, bottom-up. */
 typedef enum {
-	SOF_EV_CLOSING,            /* last close; arg: B_TRUE, may inject */
-	SOF_EV_CONNECTED,          /* connect completed; arg 0 */
-	SOF_EV_CONNECTFAILED,      /* connect failed; arg: errno */
-	SOF_EV_DISCONNECTED,       /* connection lost; arg: errno */
-	SOF_EV_CANTRECVMORE,       /* peer's EOF seen (or SHUT_RD) */
-	SOF_EV_CANTSENDMORE,       /* SHUT_WR done */
-	SOF_EV_INJECT_DATA_IN_OK,  /* receive flow control cleared */
-	SOF_EV_INJECT_DATA_OUT_OK  /* send flow control cleared */
+	SOF_EV_CLOSING,           /* last close; arg: B_TRUE, may inject */
+	SOF_EV_CONNECTED,         /* connect completed; arg 0 */
+	SOF_EV_CONNECTFAILED,     /* connect failed; arg: errno */
+	SOF_EV_DISCONNECTED,      /* connection lost; arg: errno */
+	SOF_EV_CANTRECVMORE,      /* peer's EOF seen (or SHUT_RD) */
+	SOF_EV_CANTSENDMORE,      /* SHUT_WR done */
+	SOF_EV_INJECT_DATA_IN_OK, /* receive flow control cleared */
+	SOF_EV_INJECT_DATA_OUT_OK /* send flow control cleared */
 } sof_event_t;
 
 /* ---------------------------------------------------------------------
@@ -202,34 +203,33 @@ typedef sof_rval_t (*sof_attach_active_fn_t)(sof_handle_t h, int family,
 /* accept() created a socket under a listener that has this filter:
  * CONTINUE attaches, DETACH declines, DEFER holds the connection until
  * sof_newconn_ready(), an errno (ECONNABORTED) drops the connection. */
-typedef sof_rval_t (*sof_attach_passive_fn_t)(sof_handle_t h,
-    sof_handle_t ph, void *parg, struct sockaddr *laddr, socklen_t laddrlen,
+typedef sof_rval_t (*sof_attach_passive_fn_t)(sof_handle_t h, sof_handle_t ph,
+    void *parg, struct sockaddr *laddr, socklen_t laddrlen,
     struct sockaddr *faddr, socklen_t faddrlen, void **cookiep);
 /* Last callback of an instance: free everything tied to the socket. */
 typedef void (*sof_detach_fn_t)(sof_handle_t h, void *cookie, cred_t *cr);
 /* Data from the kernel, before it is queued.  Return the (possibly new)
  * chain with *sizep updated, or NULL when consumed (free it yourself). */
-typedef mblk_t *(*sof_data_in_fn_t)(sof_handle_t h, void *cookie,
-    mblk_t *mp, int flags, size_t *sizep);
+typedef mblk_t *(*sof_data_in_fn_t)(sof_handle_t h, void *cookie, mblk_t *mp,
+    int flags, size_t *sizep);
 /* Queued data, once per message, just before it is copied to the caller. */
 typedef mblk_t *(*sof_data_in_proc_fn_t)(sof_handle_t h, void *cookie,
     mblk_t *mp, cred_t *cr, size_t *sizep);
 /* Data the application sends.  Return the chain to pass on, or NULL with
  * *rvalp: SOF_RVAL_RETURN swallows it (reported sent), an errno fails. */
-typedef mblk_t *(*sof_data_out_fn_t)(sof_handle_t h, void *cookie,
-    mblk_t *mp, struct nmsghdr *msg, cred_t *cr, sof_rval_t *rvalp);
+typedef mblk_t *(*sof_data_out_fn_t)(sof_handle_t h, void *cookie, mblk_t *mp,
+    struct nmsghdr *msg, cred_t *cr, sof_rval_t *rvalp);
 /* Control operations: CONTINUE goes on, RETURN succeeds at once, an errno
  * fails the call.  Arguments may be rewritten in place. */
 typedef sof_rval_t (*sof_bind_fn_t)(sof_handle_t h, void *cookie,
     struct sockaddr *addr, socklen_t *addrlen, cred_t *cr);
-typedef sof_rval_t (*sof_listen_fn_t)(sof_handle_t h, void *cookie,
-    int *backlog, cred_t *cr);
-typedef sof_rval_t (*sof_accept_fn_t)(sof_handle_t h, void *cookie,
-    cred_t *cr);
+typedef sof_rval_t (
+    *sof_listen_fn_t)(sof_handle_t h, void *cookie, int *backlog, cred_t *cr);
+typedef sof_rval_t (*sof_accept_fn_t)(sof_handle_t h, void *cookie, cred_t *cr);
 typedef sof_rval_t (*sof_connect_fn_t)(sof_handle_t h, void *cookie,
     struct sockaddr *addr, socklen_t *addrlen, cred_t *cr);
-typedef sof_rval_t (*sof_shutdown_fn_t)(sof_handle_t h, void *cookie,
-    int *how, cred_t *cr);
+typedef sof_rval_t (
+    *sof_shutdown_fn_t)(sof_handle_t h, void *cookie, int *how, cred_t *cr);
 typedef sof_rval_t (*sof_getsockname_fn_t)(sof_handle_t h, void *cookie,
     struct sockaddr *addr, socklen_t *addrlen, cred_t *cr);
 typedef sof_rval_t (*sof_getpeername_fn_t)(sof_handle_t h, void *cookie,
@@ -245,8 +245,8 @@ typedef sof_rval_t (*sof_ioctl_fn_t)(sof_handle_t h, void *cookie, int cmd,
 typedef void (*sof_mblk_prop_fn_t)(sof_handle_t h, void *cookie,
     ssize_t *maxblk, ushort_t *wroff, ushort_t *tail);
 /* A socket event (sof_event_t) with its argument. */
-typedef void (*sof_notify_fn_t)(sof_handle_t h, void *cookie,
-    sof_event_t event, uintptr_t arg);
+typedef void (*sof_notify_fn_t)(sof_handle_t h, void *cookie, sof_event_t event,
+    uintptr_t arg);
 
 /*
  * The entry points of a filter.  Every slot may be NULL.  The framework
@@ -349,9 +349,9 @@ int sof_lib_version(void);
 
 /* One filter of a socket's stack, as returned by FIL_LIST. */
 struct fil_info {
-	int fi_flags;               /* FILF_* */
-	int fi_pos;                 /* position, 0 is the bottom */
-	char fi_name[FILNAME_MAX];  /* filter name */
+	int fi_flags;              /* FILF_* */
+	int fi_pos;                /* position, 0 is the bottom */
+	char fi_name[FILNAME_MAX]; /* filter name */
 };
 
 #define FILF_PROG   0x1 /* programmatic attach */

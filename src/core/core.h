@@ -60,8 +60,8 @@ mblk_t *mb_alloc_prop(size_t len, size_t wroff, size_t tail);
  * config.c: libconfig file -> immutable, refcounted snapshot.
  * ------------------------------------------------------------------- */
 
-#define CFG_MAXTUPLES 32   /* tuples per filter (illumos SOF_MAXSOCKTUPLECNT) */
-#define CFG_MAXFILTERS 64  /* filters per configuration */
+#define CFG_MAXTUPLES  32 /* tuples per filter (illumos SOF_MAXSOCKTUPLECNT) */
+#define CFG_MAXFILTERS 64 /* filters per configuration */
 
 enum cfg_hint {
 	CFG_HINT_NONE = 0,
@@ -84,8 +84,8 @@ struct cfg_param {
 
 struct cfg_filter {
 	char cf_name[FILNAME_MAX];
-	char *cf_module;             /* module name (NAME.so on the path) */
-	bool cf_auto;                /* automatic, else programmatic */
+	char *cf_module; /* module name (NAME.so on the path) */
+	bool cf_auto;    /* automatic, else programmatic */
 	enum cfg_hint cf_hint;
 	char cf_hint_arg[FILNAME_MAX]; /* filter named by before:/after: */
 	int cf_ntuples;
@@ -97,12 +97,12 @@ struct cfg_filter {
 
 struct cfg_snap {
 	atomic_int cs_refs;
-	char *cs_path;       /* file it came from ("<string>" for tests) */
+	char *cs_path; /* file it came from ("<string>" for tests) */
 	int cs_nfilters;
 	struct cfg_filter *cs_filters; /* configuration order */
 	int cs_nmodpath;
-	char **cs_modpath;   /* module_path entries, may be 0 */
-	char *cs_warnings;   /* placement warnings, one per line, or NULL */
+	char **cs_modpath;      /* module_path entries, may be 0 */
+	char *cs_warnings;      /* placement warnings, one per line, or NULL */
 	uint64_t cs_generation; /* set by whoever publishes it */
 };
 
@@ -113,13 +113,14 @@ int cfg_load_file(const char *path, struct cfg_snap **snapp, char *err,
     size_t errlen);
 /* cfg_load_string(text, name, ...): the same from memory (name is used in
  * messages instead of the file name). */
-int cfg_load_string(const char *text, const char *name,
-    struct cfg_snap **snapp, char *err, size_t errlen);
+int cfg_load_string(const char *text, const char *name, struct cfg_snap **snapp,
+    char *err, size_t errlen);
 /* An empty configuration (no filters), one reference. */
 struct cfg_snap *cfg_empty(void);
 void cfg_hold(struct cfg_snap *cs);
 void cfg_rele(struct cfg_snap *cs);
-/* cfg_parse_tuple("inet:stream:tcp" or "2:1:6", &t, err, errlen): 0 or EINVAL. */
+/* cfg_parse_tuple("inet:stream:tcp" or "2:1:6", &t, err, errlen): 0 or EINVAL.
+ */
 int cfg_parse_tuple(const char *s, struct cfg_tuple *t, char *err,
     size_t errlen);
 /* Does filter cf match a socket() of family/type/proto (type may carry
@@ -130,17 +131,15 @@ bool cfg_filter_matches(const struct cfg_filter *cf, int family, int type,
  * filters matching that socket, BOTTOM FIRST, in placement-hint order
  * (the algorithm is documented in config.c and README).  Returns the
  * count (at most max). */
-int cfg_auto_order(const struct cfg_snap *cs, int family, int type,
-    int proto, const struct cfg_filter **out, int max);
+int cfg_auto_order(const struct cfg_snap *cs, int family, int type, int proto,
+    const struct cfg_filter **out, int max);
 /* The programmatic filter called name that matches the socket, or NULL. */
 const struct cfg_filter *cfg_prog_filter(const struct cfg_snap *cs,
     const char *name, int family, int type, int proto);
 /* Does any programmatic filter match the socket? */
-bool cfg_has_prog(const struct cfg_snap *cs, int family, int type,
-    int proto);
+bool cfg_has_prog(const struct cfg_snap *cs, int family, int type, int proto);
 /* The filter called name, or NULL. */
-const struct cfg_filter *cfg_find(const struct cfg_snap *cs,
-    const char *name);
+const struct cfg_filter *cfg_find(const struct cfg_snap *cs, const char *name);
 /* Value of params.key of a filter, or NULL. */
 const char *cfg_param(const struct cfg_filter *cf, const char *key);
 
@@ -152,8 +151,8 @@ struct reg_filter {
 	char rf_name[FILNAME_MAX]; /* registered name */
 	sof_ops_t rf_ops;          /* copy of the module's table */
 	int rf_flags;
-	atomic_int rf_refs;        /* live instances (EBUSY on unregister) */
-	void *rf_dlhandle;         /* module that registered it, or NULL */
+	atomic_int rf_refs; /* live instances (EBUSY on unregister) */
+	void *rf_dlhandle;  /* module that registered it, or NULL */
 	struct reg_filter *rf_next;
 };
 
@@ -211,77 +210,77 @@ size_t st_format_json(char *buf, size_t len);
 struct stk_inst {
 	struct sock *si_sock;
 	struct reg_filter *si_reg;
-	const sof_ops_t *si_ops;     /* &si_reg->rf_ops */
+	const sof_ops_t *si_ops;         /* &si_reg->rf_ops */
 	const struct cfg_filter *si_cfg; /* from si_sock->so_cfg */
 	struct st_filter *si_stats;
 	_Atomic(void *) si_cookie;
-	unsigned si_flags; /* SI_F_* */
+	unsigned si_flags;        /* SI_F_* */
 	struct stk_inst *si_up;   /* towards the application (NULL at top) */
 	struct stk_inst *si_down; /* towards the protocol (NULL at bottom) */
 };
 
-#define SI_F_AUTO 0x01     /* attached automatically */
-#define SI_F_PROG 0x02     /* attached with FIL_ATTACH */
-#define SI_F_BYPASS 0x04   /* sof_bypass(): no more callbacks */
-#define SI_F_DEFER 0x08    /* holding a new connection */
-#define SI_F_RCVFC 0x10    /* asserting receive flow control */
-#define SI_F_SNDFC 0x20    /* asserting send flow control */
+#define SI_F_AUTO     0x01 /* attached automatically */
+#define SI_F_PROG     0x02 /* attached with FIL_ATTACH */
+#define SI_F_BYPASS   0x04 /* sof_bypass(): no more callbacks */
+#define SI_F_DEFER    0x08 /* holding a new connection */
+#define SI_F_RCVFC    0x10 /* asserting receive flow control */
+#define SI_F_SNDFC    0x20 /* asserting send flow control */
 #define SI_F_ATTACHED 0x40 /* attach callback returned CONTINUE/DEFER */
 
 /* A message in the receive queue. */
 struct sock_rmsg {
 	struct sock_rmsg *rm_next;
-	mblk_t *rm_mp;      /* data, NULL for an empty datagram */
-	size_t rm_len;      /* bytes left in rm_mp */
-	bool rm_processed;  /* data_in_proc already ran */
-	socklen_t rm_alen;  /* source address (datagrams) */
+	mblk_t *rm_mp;     /* data, NULL for an empty datagram */
+	size_t rm_len;     /* bytes left in rm_mp */
+	bool rm_processed; /* data_in_proc already ran */
+	socklen_t rm_alen; /* source address (datagrams) */
 	struct sockaddr_storage rm_addr;
-	int rm_flags;       /* MSG_TRUNC, MSG_OOB ... from the kernel */
+	int rm_flags; /* MSG_TRUNC, MSG_OOB ... from the kernel */
 };
 
 struct sock {
-	atomic_int so_refs;  /* one for all descriptors + one per caller */
-	atomic_int so_nfds;  /* descriptors referring to it */
-	pthread_mutex_t so_lock;   /* stack, flags, queues (recursive) */
+	atomic_int so_refs;      /* one for all descriptors + one per caller */
+	atomic_int so_nfds;      /* descriptors referring to it */
+	pthread_mutex_t so_lock; /* stack, flags, queues (recursive) */
 	pthread_mutex_t so_rxlock; /* one receiver at a time: keeps order */
 	pthread_mutex_t so_txlock; /* one sender at a time: keeps order */
 	int so_fd;                 /* a descriptor of it (handles, logs) */
 	int so_family, so_type, so_proto;
-	atomic_uint so_flags;      /* SO_F_* */
-	atomic_int so_nactive;     /* instances not bypassed */
-	atomic_uint so_ops;        /* SO_OP_*: data callbacks present */
+	atomic_uint so_flags;  /* SO_F_* */
+	atomic_int so_nactive; /* instances not bypassed */
+	atomic_uint so_ops;    /* SO_OP_*: data callbacks present */
 	int so_ninst;
 	struct stk_inst *so_top, *so_bottom;
-	struct cfg_snap *so_cfg;   /* configuration the stack came from */
+	struct cfg_snap *so_cfg; /* configuration the stack came from */
 	/* receive side, under so_lock */
 	struct sock_rmsg *so_rq_head, *so_rq_tail;
 	size_t so_rq_bytes;
-	int so_rx_error;           /* error to report after queued data */
+	int so_rx_error; /* error to report after queued data */
 	/* send side, under so_txlock */
-	mblk_t *so_tx_rem;         /* transformed bytes the kernel has not taken */
+	mblk_t *so_tx_rem; /* transformed bytes the kernel has not taken */
 	ssize_t so_maxblk;
 	ushort_t so_wroff, so_tail;
 	struct sock *so_pool_next; /* pool list (memory is never unmapped) */
 };
 
-#define SO_F_FILOP_OK 0x001   /* FIL_ATTACH/DETACH still allowed */
-#define SO_F_LISTENING 0x002
-#define SO_F_EOF 0x004        /* kernel said EOF; report after the queue */
-#define SO_F_CLOSING 0x008    /* CLOSING sent: no more injection */
+#define SO_F_FILOP_OK   0x001 /* FIL_ATTACH/DETACH still allowed */
+#define SO_F_LISTENING  0x002
+#define SO_F_EOF        0x004 /* kernel said EOF; report after the queue */
+#define SO_F_CLOSING    0x008 /* CLOSING sent: no more injection */
 #define SO_F_CONNECTING 0x010 /* nonblocking connect in progress */
-#define SO_F_CONNECTED 0x020
-#define SO_F_WRSHUT 0x040
-#define SO_F_RDSHUT 0x080
-#define SO_F_STREAM 0x100     /* byte stream (else datagram boundaries) */
-#define SO_F_RCVFC 0x200      /* a filter asserts receive flow control */
-#define SO_F_SNDFC 0x400      /* a filter asserts send flow control */
-#define SO_F_ADOPTED 0x800    /* found on first use, not seen created */
-#define SO_F_NONBLOCK 0x1000  /* O_NONBLOCK, as the interposer last saw */
-#define SO_F_INJ_INFC 0x2000  /* inject_in reported flow control */
-#define SO_F_INJ_OUTFC 0x4000 /* inject_out reported flow control */
+#define SO_F_CONNECTED  0x020
+#define SO_F_WRSHUT     0x040
+#define SO_F_RDSHUT     0x080
+#define SO_F_STREAM     0x100  /* byte stream (else datagram boundaries) */
+#define SO_F_RCVFC      0x200  /* a filter asserts receive flow control */
+#define SO_F_SNDFC      0x400  /* a filter asserts send flow control */
+#define SO_F_ADOPTED    0x800  /* found on first use, not seen created */
+#define SO_F_NONBLOCK   0x1000 /* O_NONBLOCK, as the interposer last saw */
+#define SO_F_INJ_INFC   0x2000 /* inject_in reported flow control */
+#define SO_F_INJ_OUTFC  0x4000 /* inject_out reported flow control */
 
 #define SO_OP_DATA_OUT 0x1 /* some active filter has data_out */
-#define SO_OP_DATA_IN 0x2  /* some active filter has data_in or data_in_proc */
+#define SO_OP_DATA_IN  0x2 /* some active filter has data_in or data_in_proc */
 
 /* The calling process's credentials for callbacks. */
 cred_t *sock_cred(void);
@@ -291,8 +290,8 @@ cred_t *sock_cred(void);
  * FILOP_OK set if cs has programmatic filters for it.  *so is NULL when
  * nothing needs watching (the socket is unfiltered).  Returns 0 or the
  * errno a filter failed socket() with (nothing left attached). */
-int sock_create(int fd, int family, int type, int proto,
-    struct cfg_snap *cs, struct sock **sop);
+int sock_create(int fd, int family, int type, int proto, struct cfg_snap *cs,
+    struct sock **sop);
 /* sock_accepted(lso, fd, &so): the object of a socket accept() returned
  * from listener lso: inherited filters (attach_passive bottom-up), then
  * sofop_accept top-down.  0 with *so (maybe NULL), or an errno meaning

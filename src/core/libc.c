@@ -44,10 +44,11 @@ libc_bind_all(void)
 		t.close_range = raw_close_range;
 	if (t.closefrom == NULL)
 		t.closefrom = raw_closefrom;
-	/* Publish every slot but the one the fast path tests first last. */
+		/* Publish every slot but the one the fast path tests first
+		 * last. */
 #define SF_LIBC_STORE(name, ret, args)                                         \
 	if (t.name != NULL)                                                    \
-		__atomic_store_n((void **)(void *)&sf_real.name,                \
+		__atomic_store_n((void **)(void *)&sf_real.name,               \
 		    *(void **)(void *)&t.name, __ATOMIC_RELEASE);
 	SF_LIBC_FUNCS(SF_LIBC_STORE)
 #undef SF_LIBC_STORE

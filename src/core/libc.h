@@ -28,7 +28,7 @@
 	X(send, ssize_t, (int, const void *, size_t, int))                     \
 	X(sendto, ssize_t,                                                     \
 	    (int, const void *, size_t, int, const struct sockaddr *,          \
-		socklen_t))                                                    \
+	        socklen_t))                                                    \
 	X(sendmsg, ssize_t, (int, const struct msghdr *, int))                 \
 	X(sendmmsg, int, (int, struct mmsghdr *, unsigned int, int))           \
 	X(recv, ssize_t, (int, void *, size_t, int))                           \
@@ -62,7 +62,7 @@
 	X(__recv_chk, ssize_t, (int, void *, size_t, size_t, int))             \
 	X(__recvfrom_chk, ssize_t,                                             \
 	    (int, void *, size_t, size_t, int, struct sockaddr *,              \
-		socklen_t *))                                                  \
+	        socklen_t *))                                                  \
 	X(__read_chk, ssize_t, (int, void *, size_t, size_t))                  \
 	X(syscall, long, (long, ...))                                          \
 	X(fdopen, FILE *, (int, const char *))                                 \
@@ -70,12 +70,11 @@
 	X(poll, int, (struct pollfd *, nfds_t, int))                           \
 	X(ppoll, int,                                                          \
 	    (struct pollfd *, nfds_t, const struct timespec *,                 \
-		const sigset_t *))                                             \
-	X(select, int,                                                         \
-	    (int, fd_set *, fd_set *, fd_set *, struct timeval *))             \
+	        const sigset_t *))                                             \
+	X(select, int, (int, fd_set *, fd_set *, fd_set *, struct timeval *))  \
 	X(pselect, int,                                                        \
 	    (int, fd_set *, fd_set *, fd_set *, const struct timespec *,       \
-		const sigset_t *))
+	        const sigset_t *))
 
 #define SF_LIBC_PTR(name, ret, args) ret(*name) args;
 struct sf_libc {
@@ -91,7 +90,8 @@ void libc_bind_all(void) __attribute__((visibility("hidden")));
 
 /* LIBC(name): the real function, bound on first use. */
 #define LIBC(name)                                                             \
-	(__builtin_expect(sf_real.name != NULL, 1) ? sf_real.name               \
-						   : (libc_bind_all(), sf_real.name))
+	(__builtin_expect(sf_real.name != NULL, 1)                             \
+	        ? sf_real.name                                                 \
+	        : (libc_bind_all(), sf_real.name))
 
 #endif /* SF_LIBC_H */

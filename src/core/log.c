@@ -20,8 +20,8 @@ int sf_trace_fd = -1;
 static int sf_log_fd = 2;
 static char sf_prog[64] = "?";
 
-static const char *const sf_level_name[] = { "error", "warning", "info",
-	"debug" };
+static const char *const sf_level_name[] = {"error", "warning", "info",
+    "debug"};
 
 void
 sf_log_set_prog(const char *prog)

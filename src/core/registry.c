@@ -292,9 +292,9 @@ reg_dlopen(const char *module, const char **dirs, int ndirs, char *msg,
 			const char *e = dlerror();
 
 			/* Truncation is fine: it is a log line. */
-			if (snprintf(msg, msglen, "module %s: cannot load %s: %s",
-				module, path, e != NULL ? e : "unknown error") <
-			    0)
+			if (snprintf(msg, msglen,
+			        "module %s: cannot load %s: %s", module, path,
+			        e != NULL ? e : "unknown error") < 0)
 				msg[0] = '\0';
 		}
 		return NULL;

@@ -32,12 +32,12 @@
 #include "libc.h"
 #include "log.h"
 
-#define SOCK_RDMIN 1024         /* smallest kernel read on a stream */
-#define SOCK_RDMAX 65536        /* largest kernel read on a stream */
-#define SOCK_DGMAX 65536        /* buffer for one datagram */
-#define SOCK_RQ_HIWAT (256 * 1024) /* inject_in reports flow control */
-#define SOCK_IOVMAX 64          /* iovecs lent without a copy */
-#define SOCK_DEFER_WAIT_MS 30000 /* foundation: how long accept waits */
+#define SOCK_RDMIN         1024         /* smallest kernel read on a stream */
+#define SOCK_RDMAX         65536        /* largest kernel read on a stream */
+#define SOCK_DGMAX         65536        /* buffer for one datagram */
+#define SOCK_RQ_HIWAT      (256 * 1024) /* inject_in reports flow control */
+#define SOCK_IOVMAX        64           /* iovecs lent without a copy */
+#define SOCK_DEFER_WAIT_MS 30000        /* foundation: how long accept waits */
 
 static pthread_mutex_t sock_pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sock *sock_all;  /* every object ever made */
@@ -251,8 +251,7 @@ sock_create(int fd, int family, int type, int proto, struct cfg_snap *cs,
 /* Read what the kernel has into the receive queue (rxlock held).
  * Returns bytes read from the kernel, 0 at EOF, or -errno. */
 static ssize_t
-sock_fill(struct sock *so, int fd, struct msghdr *umsg, size_t hint,
-    int kflags)
+sock_fill(struct sock *so, int fd, struct msghdr *umsg, size_t hint, int kflags)
 {
 	bool stream = (atomic_load(&so->so_flags) & SO_F_STREAM) != 0;
 	size_t size = stream ? hint : SOCK_DGMAX;
@@ -315,7 +314,8 @@ sock_fill(struct sock *so, int fd, struct msghdr *umsg, size_t hint,
 	rm->rm_alen = kmsg.msg_namelen;
 	rm->rm_flags = kmsg.msg_flags & MSG_TRUNC;
 	if (n > 0)
-		mp = stk_data_in(so, so->so_bottom, mp, kmsg.msg_flags & MSG_OOB);
+		mp = stk_data_in(so, so->so_bottom, mp,
+		    kmsg.msg_flags & MSG_OOB);
 	if (mp == NULL && (stream || n > 0)) {
 		free(rm); /* consumed by a filter */
 		return n == 0 ? 1 : n;
@@ -428,8 +428,8 @@ sock_rq_copyout(struct sock *so, struct msghdr *msg, size_t pos, size_t want,
 				msg->msg_flags |= MSG_TRUNC;
 			if (msg->msg_name != NULL) {
 				socklen_t l = rm->rm_alen < msg->msg_namelen
-				    ? rm->rm_alen
-				    : msg->msg_namelen;
+				                  ? rm->rm_alen
+				                  : msg->msg_namelen;
 
 				memcpy(msg->msg_name, &rm->rm_addr, l);
 				msg->msg_namelen = rm->rm_alen;
@@ -488,11 +488,11 @@ sock_recvmsg(struct sock *so, int fd, struct msghdr *msg, int flags)
 	for (;;) {
 		ssize_t n;
 
-		done += sock_rq_copyout(so, msg, done, want - done, flags,
-		    &got, &dglen);
+		done += sock_rq_copyout(so, msg, done, want - done, flags, &got,
+		    &dglen);
 		if (got) {
 			ret = (flags & MSG_TRUNC) ? (ssize_t)dglen
-						  : (ssize_t)done;
+			                          : (ssize_t)done;
 			break;
 		}
 		if (stream && (done == want || (done > 0 && !waitall))) {
@@ -536,7 +536,7 @@ sock_recvmsg(struct sock *so, int fd, struct msghdr *msg, int flags)
 	if ((atomic_load(&so->so_flags) & SO_F_INJ_INFC) &&
 	    sock_rq_bytes(so) < SOCK_RQ_HIWAT &&
 	    (atomic_fetch_and(&so->so_flags, ~(unsigned)SO_F_INJ_INFC) &
-		SO_F_INJ_INFC))
+	        SO_F_INJ_INFC))
 		stk_notify(so, SOF_EV_INJECT_DATA_IN_OK, 0);
 	sf_trace("recv fd=%d len=%zu flags=%#x = %zd", fd, want, flags, ret);
 	return ret;
@@ -667,8 +667,8 @@ sock_build_chain(struct sock *so, const struct msghdr *msg, size_t total,
 			size_t n = total - off < blk ? total - off : blk;
 			struct msghdr tmp = *msg;
 
-			if ((mp = mb_alloc_prop(n, so->so_wroff, so->so_tail)) ==
-			    NULL)
+			if ((mp = mb_alloc_prop(n, so->so_wroff,
+			         so->so_tail)) == NULL)
 				goto fail;
 			/* Gather bytes [off, off+n) of the iovecs. */
 			{
@@ -753,7 +753,7 @@ sock_sendmsg(struct sock *so, int fd, const struct msghdr *msg, int flags)
 	pthread_mutex_lock(&so->so_txlock);
 	if (so->so_tx_rem != NULL &&
 	    (error = sock_flush_locked(so, fd,
-		 (flags & MSG_NOSIGNAL) | (nb ? MSG_DONTWAIT : 0))) != 0) {
+	         (flags & MSG_NOSIGNAL) | (nb ? MSG_DONTWAIT : 0))) != 0) {
 		pthread_mutex_unlock(&so->so_txlock);
 		return -error;
 	}
@@ -780,9 +780,9 @@ sock_sendmsg(struct sock *so, int fd, const struct msghdr *msg, int flags)
 
 	mp = stk_data_out(so, so->so_top, mp, &nmsg, &rval);
 	if (mp == NULL) {
-		ret = rval == SOF_RVAL_RETURN	  ? (ssize_t)total
-		    : rval == SOF_RVAL_CONTINUE ? -EINVAL
-						  : -(ssize_t)rval;
+		ret = rval == SOF_RVAL_RETURN     ? (ssize_t)total
+		      : rval == SOF_RVAL_CONTINUE ? -EINVAL
+		                                  : -(ssize_t)rval;
 		goto out;
 	}
 	memset(&kmsg, 0, sizeof(kmsg));
@@ -934,9 +934,9 @@ sock_fd_close(struct sock *so, int fd)
 	else
 		tries = 0;
 	for (; so->so_tx_rem != NULL && tries < 50; tries++) {
-		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-		int error = sock_flush_locked(so, fd,
-		    MSG_DONTWAIT | MSG_NOSIGNAL);
+		struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+		int error =
+		    sock_flush_locked(so, fd, MSG_DONTWAIT | MSG_NOSIGNAL);
 
 		if (error != 0 && error != EAGAIN)
 			break;
@@ -983,12 +983,12 @@ sock_accepted(struct sock *lso, int fd, struct sock **sop)
 		 */
 		pthread_mutex_lock(&so->so_rxlock);
 		while (stk_deferred(so) && waited < SOCK_DEFER_WAIT_MS) {
-			struct pollfd pfd = { .fd = fd, .events = POLLIN };
+			struct pollfd pfd = {.fd = fd, .events = POLLIN};
 			int r = LIBC(poll)(&pfd, 1, 100);
 
 			waited += 100;
 			if (r > 0 && sock_fill(so, fd, NULL, SOCK_RDMAX,
-					 MSG_DONTWAIT) <= 0)
+			                 MSG_DONTWAIT) <= 0)
 				break; /* EOF or error: hand it over */
 		}
 		pthread_mutex_unlock(&so->so_rxlock);

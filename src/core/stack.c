@@ -62,7 +62,8 @@ stk_verdict(struct stk_inst *inst, const char *op, sof_rval_t rval)
 		sf_trace("%s: %s returned", op, inst->si_reg->rf_name);
 		return 0;
 	}
-	if (rval < 0) /* DETACH/DEFER are not valid here: illumos maps to EINVAL */
+	if (rval <
+	    0) /* DETACH/DEFER are not valid here: illumos maps to EINVAL */
 		rval = SOF_RVAL_EINVAL;
 	atomic_fetch_add_explicit(&inst->si_stats->sf_denied, 1,
 	    memory_order_relaxed);
@@ -124,16 +125,14 @@ stk_getpeername(struct sock *so, struct sockaddr *addr, socklen_t *len)
 }
 
 int
-stk_setsockopt(struct sock *so, int level, int name, void *val,
-    socklen_t *len)
+stk_setsockopt(struct sock *so, int level, int name, void *val, socklen_t *len)
 {
 	STK_CONTROL("setsockopt", sofop_setsockopt, level, name, val, len,
 	    sock_cred());
 }
 
 int
-stk_getsockopt(struct sock *so, int level, int name, void *val,
-    socklen_t *len)
+stk_getsockopt(struct sock *so, int level, int name, void *val, socklen_t *len)
 {
 	STK_CONTROL("getsockopt", sofop_getsockopt, level, name, val, len,
 	    sock_cred());
@@ -160,8 +159,8 @@ stk_notify(struct sock *so, sof_event_t ev, uintptr_t arg)
 	for (inst = so->so_bottom; inst != NULL; inst = inst->si_up) {
 		if (stk_skip(inst) || inst->si_ops->sofop_notify == NULL)
 			continue;
-		inst->si_ops->sofop_notify((sof_handle_t)inst,
-		    stk_cookie(inst), ev, arg);
+		inst->si_ops->sofop_notify((sof_handle_t)inst, stk_cookie(inst),
+		    ev, arg);
 	}
 }
 
@@ -187,9 +186,9 @@ stk_data_out(struct sock *so, struct stk_inst *from, mblk_t *mp,
 		    stk_cookie(inst), mp, msg, sock_cred(), rvalp);
 		if (mp == NULL) {
 			if (*rvalp > 0)
-				atomic_fetch_add_explicit(
-				    &inst->si_stats->sf_denied, 1,
-				    memory_order_relaxed);
+				atomic_fetch_add_explicit(&inst->si_stats
+				                               ->sf_denied,
+				    1, memory_order_relaxed);
 			sf_trace("data_out: %s consumed, rval=%d",
 			    inst->si_reg->rf_name, (int)*rvalp);
 			return NULL;
@@ -365,8 +364,8 @@ stk_detach_one(struct sock *so, struct stk_inst *inst)
 {
 	stk_unlink(so, inst);
 	if (inst->si_ops->sofop_detach != NULL)
-		inst->si_ops->sofop_detach((sof_handle_t)inst,
-		    stk_cookie(inst), sock_cred());
+		inst->si_ops->sofop_detach((sof_handle_t)inst, stk_cookie(inst),
+		    sock_cred());
 	sf_trace("detach: %s fd=%d", inst->si_reg->rf_name, so->so_fd);
 	stk_inst_free(inst);
 }
@@ -386,8 +385,8 @@ stk_detach_all(struct sock *so)
  * or the errno the filter failed with.
  */
 static int
-stk_attach_active(struct sock *so, const struct cfg_filter *cf,
-    unsigned flags, bool *attached)
+stk_attach_active(struct sock *so, const struct cfg_filter *cf, unsigned flags,
+    bool *attached)
 {
 	struct reg_filter *rf;
 	struct stk_inst *inst;
@@ -441,8 +440,8 @@ stk_attach_auto(struct sock *so)
 	int n, i, error;
 	bool attached;
 
-	n = cfg_auto_order(so->so_cfg, so->so_family, so->so_type,
-	    so->so_proto, order, CFG_MAXFILTERS);
+	n = cfg_auto_order(so->so_cfg, so->so_family, so->so_type, so->so_proto,
+	    order, CFG_MAXFILTERS);
 	if (n > SOCK_MAXSTACK)
 		n = SOCK_MAXSTACK;
 	for (i = 0; i < n; i++) {
@@ -450,9 +449,8 @@ stk_attach_auto(struct sock *so)
 		if (error == ENXIO)
 			continue; /* logged once by the registry; skip it */
 		if (error != 0) {
-			sf_log(SF_LOG_DEBUG,
-			    "socket denied by filter %s: %s", order[i]->cf_name,
-			    strerror(error));
+			sf_log(SF_LOG_DEBUG, "socket denied by filter %s: %s",
+			    order[i]->cf_name, strerror(error));
 			stk_detach_all(so);
 			return error;
 		}
@@ -494,10 +492,10 @@ stk_inherit(struct sock *lso, struct sock *so, struct sockaddr *laddr,
 		atomic_fetch_add(&inst->si_stats->sf_tot_passive_attach, 1);
 		stk_push(so, inst);
 		if (inst->si_ops->sofop_attach_passive != NULL)
-			rval = inst->si_ops->sofop_attach_passive(
-			    (sof_handle_t)inst, (sof_handle_t)linst,
-			    stk_cookie(linst), laddr, laddrlen, faddr,
-			    faddrlen, &cookie);
+			rval = inst->si_ops->sofop_attach_passive((sof_handle_t)
+			                                              inst,
+			    (sof_handle_t)linst, stk_cookie(linst), laddr,
+			    laddrlen, faddr, faddrlen, &cookie);
 		if (rval == SOF_RVAL_CONTINUE || rval == SOF_RVAL_DEFER) {
 			atomic_store(&inst->si_cookie, cookie);
 			inst->si_flags |= SI_F_ATTACHED;
@@ -511,7 +509,8 @@ stk_inherit(struct sock *lso, struct sock *so, struct sockaddr *laddr,
 			continue;
 		}
 		if (rval != SOF_RVAL_DETACH)
-			atomic_fetch_add(&inst->si_stats->sf_attach_failures, 1);
+			atomic_fetch_add(&inst->si_stats->sf_attach_failures,
+			    1);
 		stk_unlink(so, inst);
 		stk_inst_free(inst);
 		if (rval == SOF_RVAL_DETACH)
@@ -562,7 +561,7 @@ stk_find(struct sock *so, const char *name)
 
 	for (inst = so->so_top; inst != NULL; inst = inst->si_down) {
 		const char *n = inst->si_cfg != NULL ? inst->si_cfg->cf_name
-						     : inst->si_reg->rf_name;
+		                                     : inst->si_reg->rf_name;
 
 		if (strncmp(n, name, FILNAME_MAX) == 0)
 			return inst;
@@ -583,7 +582,7 @@ stk_fil_attach(struct sock *so, const char *name)
 	} else if (stk_find(so, name) != NULL) {
 		error = EEXIST;
 	} else if ((cf = cfg_prog_filter(so->so_cfg, name, so->so_family,
-			so->so_type, so->so_proto)) == NULL) {
+	                so->so_type, so->so_proto)) == NULL) {
 		error = ENXIO;
 	} else if (so->so_ninst >= SOCK_MAXSTACK) {
 		error = ENOSPC;
@@ -638,11 +637,11 @@ stk_fil_list(struct sock *so, struct fil_info *fi, socklen_t *len)
 	for (inst = so->so_top; inst != NULL && n < max;
 	     inst = inst->si_down, pos--, n++) {
 		const char *name = inst->si_cfg != NULL ? inst->si_cfg->cf_name
-							: inst->si_reg->rf_name;
+		                                        : inst->si_reg->rf_name;
 
 		memset(&fi[n], 0, sizeof(fi[n]));
-		fi[n].fi_flags = (inst->si_flags & SI_F_PROG) ? FILF_PROG
-							      : FILF_AUTO;
+		fi[n].fi_flags =
+		    (inst->si_flags & SI_F_PROG) ? FILF_PROG : FILF_AUTO;
 		if (inst->si_flags & SI_F_BYPASS)
 			fi[n].fi_flags |= FILF_BYPASS;
 		fi[n].fi_pos = pos;
@@ -720,8 +719,8 @@ stk_fc_any(struct sock *so, unsigned flag)
 }
 
 static void
-stk_flowctrl(sof_handle_t h, boolean_t enable, unsigned iflag,
-    unsigned sflag, sof_event_t ok)
+stk_flowctrl(sof_handle_t h, boolean_t enable, unsigned iflag, unsigned sflag,
+    sof_event_t ok)
 {
 	struct stk_inst *inst = STK_INST(h);
 	struct sock *so;
@@ -810,7 +809,7 @@ sof_get_name(sof_handle_t h)
 	if (inst == NULL)
 		return NULL;
 	return inst->si_cfg != NULL ? inst->si_cfg->cf_name
-				    : inst->si_reg->rf_name;
+	                            : inst->si_reg->rf_name;
 }
 
 int
@@ -823,5 +822,5 @@ int
 sof_lib_version(void)
 {
 	return SOF_LIB_VERSION_MAJOR * 10000 + SOF_LIB_VERSION_MINOR * 100 +
-	    SOF_LIB_VERSION_PATCH;
+	       SOF_LIB_VERSION_PATCH;
 }

@@ -27,15 +27,15 @@ df_new(sof_handle_t h, int passive)
 
 	if (ds == NULL)
 		return NULL;
-	ds->ds_verbose = v != NULL && (strcmp(v, "true") == 0 ||
-					  strcmp(v, "1") == 0);
+	ds->ds_verbose =
+	    v != NULL && (strcmp(v, "true") == 0 || strcmp(v, "1") == 0);
 	ds->ds_passive = passive;
 	return ds;
 }
 
 static sof_rval_t
-df_attach_active_cb(sof_handle_t h, int family, int type, int proto,
-    cred_t *cr, void **cookiep)
+df_attach_active_cb(sof_handle_t h, int family, int type, int proto, cred_t *cr,
+    void **cookiep)
 {
 	/* No private data, no filtering: decline rather than fail socket(). */
 	if ((*cookiep = df_new(h, 0)) == NULL)
@@ -94,8 +94,8 @@ df_data_in_proc_cb(sof_handle_t h, void *cookie, mblk_t *mp, cred_t *cr,
 }
 
 static mblk_t *
-df_data_out_cb(sof_handle_t h, void *cookie, mblk_t *mp,
-    struct nmsghdr *msg, cred_t *cr, sof_rval_t *rvalp)
+df_data_out_cb(sof_handle_t h, void *cookie, mblk_t *mp, struct nmsghdr *msg,
+    cred_t *cr, sof_rval_t *rvalp)
 {
 	struct df_state *ds = cookie;
 	const mblk_t *b;
@@ -110,8 +110,8 @@ df_data_out_cb(sof_handle_t h, void *cookie, mblk_t *mp,
 #define DF_COUNT (((struct df_state *)cookie)->ds_ctl_calls++)
 
 static sof_rval_t
-df_bind_cb(sof_handle_t h, void *cookie, struct sockaddr *addr,
-    socklen_t *len, cred_t *cr)
+df_bind_cb(sof_handle_t h, void *cookie, struct sockaddr *addr, socklen_t *len,
+    cred_t *cr)
 {
 	DF_COUNT;
 	return SOF_RVAL_CONTINUE;
@@ -147,8 +147,8 @@ df_shutdown_cb(sof_handle_t h, void *cookie, int *how, cred_t *cr)
 }
 
 static sof_rval_t
-df_name_cb(sof_handle_t h, void *cookie, struct sockaddr *addr,
-    socklen_t *len, cred_t *cr)
+df_name_cb(sof_handle_t h, void *cookie, struct sockaddr *addr, socklen_t *len,
+    cred_t *cr)
 {
 	DF_COUNT;
 	return SOF_RVAL_CONTINUE;
@@ -171,8 +171,8 @@ df_ioctl_cb(sof_handle_t h, void *cookie, int cmd, intptr_t arg, int mode,
 }
 
 static void
-df_mblk_prop_cb(sof_handle_t h, void *cookie, ssize_t *maxblk,
-    ushort_t *wroff, ushort_t *tail)
+df_mblk_prop_cb(sof_handle_t h, void *cookie, ssize_t *maxblk, ushort_t *wroff,
+    ushort_t *tail)
 {
 }
 
@@ -183,24 +183,24 @@ df_notify_cb(sof_handle_t h, void *cookie, sof_event_t ev, uintptr_t arg)
 }
 
 static const sof_ops_t df_ops = {
-	.sofop_attach_active = df_attach_active_cb,
-	.sofop_attach_passive = df_attach_passive_cb,
-	.sofop_detach = df_detach_cb,
-	.sofop_data_in = df_data_in_cb,
-	.sofop_data_in_proc = df_data_in_proc_cb,
-	.sofop_data_out = df_data_out_cb,
-	.sofop_bind = df_bind_cb,
-	.sofop_listen = df_listen_cb,
-	.sofop_connect = df_connect_cb,
-	.sofop_accept = df_accept_cb,
-	.sofop_shutdown = df_shutdown_cb,
-	.sofop_getsockname = df_name_cb,
-	.sofop_getpeername = df_name_cb,
-	.sofop_setsockopt = df_opt_cb,
-	.sofop_getsockopt = df_opt_cb,
-	.sofop_ioctl = df_ioctl_cb,
-	.sofop_mblk_prop = df_mblk_prop_cb,
-	.sofop_notify = df_notify_cb,
+    .sofop_attach_active = df_attach_active_cb,
+    .sofop_attach_passive = df_attach_passive_cb,
+    .sofop_detach = df_detach_cb,
+    .sofop_data_in = df_data_in_cb,
+    .sofop_data_in_proc = df_data_in_proc_cb,
+    .sofop_data_out = df_data_out_cb,
+    .sofop_bind = df_bind_cb,
+    .sofop_listen = df_listen_cb,
+    .sofop_connect = df_connect_cb,
+    .sofop_accept = df_accept_cb,
+    .sofop_shutdown = df_shutdown_cb,
+    .sofop_getsockname = df_name_cb,
+    .sofop_getpeername = df_name_cb,
+    .sofop_setsockopt = df_opt_cb,
+    .sofop_getsockopt = df_opt_cb,
+    .sofop_ioctl = df_ioctl_cb,
+    .sofop_mblk_prop = df_mblk_prop_cb,
+    .sofop_notify = df_notify_cb,
 };
 
 __attribute__((constructor)) static void

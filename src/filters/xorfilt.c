@@ -9,8 +9,8 @@
 #include "sockfilter.h"
 
 static sof_rval_t
-xf_attach_active_cb(sof_handle_t h, int family, int type, int proto,
-    cred_t *cr, void **cookiep)
+xf_attach_active_cb(sof_handle_t h, int family, int type, int proto, cred_t *cr,
+    void **cookiep)
 {
 	const char *k = sof_get_param(h, "key");
 	long key = k != NULL ? strtol(k, NULL, 0) : 90;
@@ -60,8 +60,8 @@ xf_writable(mblk_t *mp)
 }
 
 static mblk_t *
-xf_data_out_cb(sof_handle_t h, void *cookie, mblk_t *mp,
-    struct nmsghdr *msg, cred_t *cr, sof_rval_t *rvalp)
+xf_data_out_cb(sof_handle_t h, void *cookie, mblk_t *mp, struct nmsghdr *msg,
+    cred_t *cr, sof_rval_t *rvalp)
 {
 	mblk_t *w = xf_writable(mp);
 
@@ -90,10 +90,10 @@ xf_data_in_proc_cb(sof_handle_t h, void *cookie, mblk_t *mp, cred_t *cr,
 }
 
 static const sof_ops_t xf_ops = {
-	.sofop_attach_active = xf_attach_active_cb,
-	.sofop_attach_passive = xf_attach_passive_cb,
-	.sofop_data_out = xf_data_out_cb,
-	.sofop_data_in_proc = xf_data_in_proc_cb,
+    .sofop_attach_active = xf_attach_active_cb,
+    .sofop_attach_passive = xf_attach_passive_cb,
+    .sofop_data_out = xf_data_out_cb,
+    .sofop_data_in_proc = xf_data_in_proc_cb,
 };
 
 __attribute__((constructor)) static void

@@ -21,8 +21,7 @@ fdt_note(int fd)
 {
 	int h = atomic_load_explicit(&fdt_hiwat, memory_order_relaxed);
 
-	while (fd > h &&
-	    !atomic_compare_exchange_weak(&fdt_hiwat, &h, fd))
+	while (fd > h && !atomic_compare_exchange_weak(&fdt_hiwat, &h, fd))
 		;
 }
 
@@ -54,8 +53,9 @@ fdt_set(int fd, uintptr_t v)
 	if (fdt_is_sock(old) && old != v) {
 		struct sock *so = (struct sock *)old;
 
-		sf_log(SF_LOG_DEBUG, "fd %d was closed behind the library's "
-				     "back; forgetting its filters",
+		sf_log(SF_LOG_DEBUG,
+		    "fd %d was closed behind the library's "
+		    "back; forgetting its filters",
 		    fd);
 		sock_fd_close(so, -1);
 	}
@@ -91,7 +91,7 @@ fdt_close_range(unsigned lo, unsigned hi)
 		top = hi;
 	for (fd = lo; fd <= top; fd++)
 		if (atomic_load_explicit(&fdt_slots[fd],
-			memory_order_relaxed) != FDT_UNKNOWN)
+		        memory_order_relaxed) != FDT_UNKNOWN)
 			fdt_close((int)fd);
 }
 
@@ -174,7 +174,7 @@ fdt_probe(int fd)
 		fdt_note(fd);
 	}
 	if (!atomic_compare_exchange_strong(&fdt_slots[fd], &expect,
-		so != NULL ? (uintptr_t)so : FDT_PLAIN) &&
+	        so != NULL ? (uintptr_t)so : FDT_PLAIN) &&
 	    so != NULL)
 		sock_fd_close(so, -1); /* another thread won */
 }

@@ -75,7 +75,8 @@ sfi_load_config(void)
 			snprintf(path, sizeof(path), "%s/sockfilter.conf",
 			    SF_SYSCONFDIR);
 		if (!sfi_exists(path)) {
-			sf_log(SF_LOG_DEBUG, "no configuration file: no filters");
+			sf_log(SF_LOG_DEBUG,
+			    "no configuration file: no filters");
 			return cfg_empty();
 		}
 	}
@@ -111,8 +112,9 @@ sfi_init_once(void)
 	snprintf(moddir, sizeof(moddir), "%s/sockfilter", sfi_libdir);
 	reg_set_default_dir(moddir, sfi_secure);
 	if (sfi_secure)
-		sf_log(SF_LOG_DEBUG, "secure mode: environment ignored, "
-				     "modules only from %s",
+		sf_log(SF_LOG_DEBUG,
+		    "secure mode: environment ignored, "
+		    "modules only from %s",
 		    moddir);
 	sf_config_set(sfi_load_config());
 	atexit(sfi_at_exit);
@@ -147,13 +149,12 @@ sfi_constructor(void)
 	/* SOCKFILTER_SECURE=1 can only add restrictions: it lets a test (or a
 	 * cautious administrator) get the setuid behaviour without setuid. */
 	sfi_secure = getauxval(AT_SECURE) != 0 ||
-	    (getenv("SOCKFILTER_SECURE") != NULL &&
-		strcmp(getenv("SOCKFILTER_SECURE"), "1") == 0);
+	             (getenv("SOCKFILTER_SECURE") != NULL &&
+	                 strcmp(getenv("SOCKFILTER_SECURE"), "1") == 0);
 	dbg = sfi_env("SOCKFILTER_DEBUG");
 	if (dbg != NULL && *dbg != '\0' && strcmp(dbg, "0") != 0)
 		sf_log_level = SF_LOG_DEBUG;
-	sf_log_set_prog(program_invocation_name != NULL
-		? program_invocation_name
-		: "?");
+	sf_log_set_prog(
+	    program_invocation_name != NULL ? program_invocation_name : "?");
 	pthread_atfork(sfi_atfork_prepare, NULL, sfi_atfork_child);
 }

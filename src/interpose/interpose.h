@@ -18,13 +18,13 @@
 #include "libc.h"
 #include "log.h"
 
-#define SF_EXPORT __attribute__((visibility("default")))
+#define SF_EXPORT    __attribute__((visibility("default")))
 #define SF_LIKELY(x) __builtin_expect(!!(x), 1)
 
-#define FDT_SIZE (1u << 20)
+#define FDT_SIZE    (1u << 20)
 #define FDT_UNKNOWN ((uintptr_t)0)
 #define FDT_NOTSOCK ((uintptr_t)1)
-#define FDT_PLAIN ((uintptr_t)2)
+#define FDT_PLAIN   ((uintptr_t)2)
 
 extern _Atomic uintptr_t fdt_slots[FDT_SIZE] SF_HIDDEN;
 

@@ -131,8 +131,8 @@ __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
 }
 
 static __attribute__((noinline)) ssize_t
-sfi_recvfrom_slow(int fd, void *buf, size_t len, int flags, struct sockaddr *from,
-    socklen_t *fromlen, uintptr_t e)
+sfi_recvfrom_slow(int fd, void *buf, size_t len, int flags,
+    struct sockaddr *from, socklen_t *fromlen, uintptr_t e)
 {
 	struct sock *so;
 	ssize_t r;

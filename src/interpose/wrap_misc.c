@@ -118,7 +118,7 @@ fdopen(int fd, const char *mode)
 					continue;
 				off += (size_t)snprintf(names + off,
 				    off < sizeof(names) ? sizeof(names) - off
-							: 0,
+				                        : 0,
 				    "%s%s", off ? ", " : "",
 				    sof_get_name((sof_handle_t)inst));
 				if (off >= sizeof(names))
@@ -131,9 +131,9 @@ fdopen(int fd, const char *mode)
 			    "(%s)%s",
 			    fd, names,
 			    sock_rq_bytes(so) > 0
-				? "; data already received by the filters is "
-				  "still returned by read()/recv()"
-				: "");
+			        ? "; data already received by the filters is "
+			          "still returned by read()/recv()"
+			        : "");
 		}
 		sock_rele(so);
 	}

@@ -37,7 +37,7 @@ sfi_solfilter_set(int fd, int name, const void *val, socklen_t len)
 		return ENXIO;
 	}
 	error = name == FIL_ATTACH ? stk_fil_attach(so, fname)
-				   : stk_fil_detach(so, fname);
+	                           : stk_fil_detach(so, fname);
 	sock_rele(so);
 	return error;
 }
@@ -98,9 +98,9 @@ getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 				socklen_t tl = sizeof(type);
 
 				error = LIBC(getsockopt)(fd, SOL_SOCKET,
-					    SO_TYPE, &type, &tl) < 0
-				    ? errno
-				    : 0;
+				            SO_TYPE, &type, &tl) < 0
+				            ? errno
+				            : 0;
 				if (error == 0)
 					*len = 0; /* a socket with no filter */
 			}
@@ -115,8 +115,8 @@ getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 		return LIBC(getsockopt)(fd, level, name, val, len);
 	sock_op_issued(so);
 	r = (val != NULL && len != NULL)
-	    ? stk_getsockopt(so, level, name, val, len)
-	    : -1;
+	        ? stk_getsockopt(so, level, name, val, len)
+	        : -1;
 	if (r == -1)
 		r = LIBC(getsockopt)(fd, level, name, val, len);
 	else if (r > 0) {

@@ -42,14 +42,14 @@ static bool
 sfi_poll_held(struct pollfd *fds, nfds_t n, const sigset_t *ss, int *result)
 {
 	const short rd = POLLIN | POLLRDNORM;
-	struct timespec zero = { 0, 0 };
+	struct timespec zero = {0, 0};
 	nfds_t i;
 	bool held = false;
 	int r;
 
 	for (i = 0; i < n && !held; i++)
 		held = fds[i].fd >= 0 && (fds[i].events & rd) &&
-		    sfi_held(fds[i].fd);
+		       sfi_held(fds[i].fd);
 	if (!held)
 		return false;
 	r = LIBC(ppoll)(fds, n, &zero, ss);
@@ -107,7 +107,7 @@ static bool
 sfi_select_held(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
     const sigset_t *ss, int *result)
 {
-	struct timespec zero = { 0, 0 };
+	struct timespec zero = {0, 0};
 	fd_set held;
 	int fd, r, extra = 0;
 	bool any = false;

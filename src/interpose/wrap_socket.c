@@ -89,7 +89,7 @@ socketpair(int domain, int type, int protocol, int sv[2])
 		} else if (saved == EINPROGRESS) {                             \
 			atomic_fetch_or(&so->so_flags, SO_F_CONNECTING);       \
 		} else if (saved != EINTR && saved != EALREADY &&              \
-		    saved != EISCONN) {                                        \
+		           saved != EISCONN) {                                 \
 			stk_notify(so, SOF_EV_CONNECTFAILED,                   \
 			    (uintptr_t)saved);                                 \
 		}                                                              \
@@ -197,8 +197,7 @@ shutdown(int fd, int how)
 
 			for (tries = 0; so->so_tx_rem != NULL && tries < 50;
 			     tries++) {
-				struct pollfd p = { .fd = fd,
-					.events = POLLOUT };
+				struct pollfd p = {.fd = fd, .events = POLLOUT};
 
 				if (sock_flush(so, fd) != EAGAIN)
 					break;
@@ -237,8 +236,7 @@ getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 	if (SF_LIKELY(fdt_fast(e)) || (so = fdt_hold(fd, e)) == NULL)
 		return LIBC(getsockname)(fd, addr, len);
 	sock_op_issued(so);
-	r = (addr != NULL && len != NULL) ? stk_getsockname(so, addr, len)
-					  : -1;
+	r = (addr != NULL && len != NULL) ? stk_getsockname(so, addr, len) : -1;
 	if (r == -1)
 		r = LIBC(getsockname)(fd, addr, len);
 	else if (r > 0) {
@@ -259,8 +257,7 @@ getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 	if (SF_LIKELY(fdt_fast(e)) || (so = fdt_hold(fd, e)) == NULL)
 		return LIBC(getpeername)(fd, addr, len);
 	sock_op_issued(so);
-	r = (addr != NULL && len != NULL) ? stk_getpeername(so, addr, len)
-					  : -1;
+	r = (addr != NULL && len != NULL) ? stk_getpeername(so, addr, len) : -1;
 	if (r == -1)
 		r = LIBC(getpeername)(fd, addr, len);
 	else if (r > 0) {
@@ -313,7 +310,7 @@ sfi_dup2(int oldfd, int newfd, int flags, bool three)
 
 	if (oldfd == newfd || LIBC(fcntl)(oldfd, F_GETFD) < 0)
 		return three ? LIBC(dup3)(oldfd, newfd, flags)
-			     : LIBC(dup2)(oldfd, newfd);
+		             : LIBC(dup2)(oldfd, newfd);
 	if (fdt_peek(newfd) != FDT_UNKNOWN)
 		fdt_close(newfd);
 	r = three ? LIBC(dup3)(oldfd, newfd, flags) : LIBC(dup2)(oldfd, newfd);

@@ -226,19 +226,25 @@ shutdown(int fd, int how)
 	return r;
 }
 
-SF_EXPORT int
-getsockname(int fd, struct sockaddr *addr, socklen_t *len)
+/* getsockname and getpeername: the same walk on either side's address. */
+static int
+sfi_name(int fd, struct sockaddr *addr, socklen_t *len, bool peer)
 {
 	uintptr_t e = fdt_peek(fd);
 	struct sock *so;
 	int r;
 
 	if (SF_LIKELY(fdt_fast(e)) || (so = fdt_hold(fd, e)) == NULL)
-		return LIBC(getsockname)(fd, addr, len);
+		return peer ? LIBC(getpeername)(fd, addr, len)
+		            : LIBC(getsockname)(fd, addr, len);
 	sock_op_issued(so);
-	r = (addr != NULL && len != NULL) ? stk_getsockname(so, addr, len) : -1;
+	r = -1;
+	if (addr != NULL && len != NULL)
+		r = peer ? stk_getpeername(so, addr, len)
+		         : stk_getsockname(so, addr, len);
 	if (r == -1)
-		r = LIBC(getsockname)(fd, addr, len);
+		r = peer ? LIBC(getpeername)(fd, addr, len)
+		         : LIBC(getsockname)(fd, addr, len);
 	else if (r > 0) {
 		errno = r;
 		r = -1;
@@ -248,24 +254,15 @@ getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 }
 
 SF_EXPORT int
+getsockname(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	return sfi_name(fd, addr, len, false);
+}
+
+SF_EXPORT int
 getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 {
-	uintptr_t e = fdt_peek(fd);
-	struct sock *so;
-	int r;
-
-	if (SF_LIKELY(fdt_fast(e)) || (so = fdt_hold(fd, e)) == NULL)
-		return LIBC(getpeername)(fd, addr, len);
-	sock_op_issued(so);
-	r = (addr != NULL && len != NULL) ? stk_getpeername(so, addr, len) : -1;
-	if (r == -1)
-		r = LIBC(getpeername)(fd, addr, len);
-	else if (r > 0) {
-		errno = r;
-		r = -1;
-	}
-	sock_rele(so);
-	return r;
+	return sfi_name(fd, addr, len, true);
 }
 
 SF_EXPORT int

@@ -622,6 +622,31 @@ struct sock_lent {
 	dblk_t *sl_db;
 };
 
+/* Copy bytes [off, off + n) of msg's iovecs to dst. */
+static void
+sock_iov_gather(const struct msghdr *msg, size_t off, unsigned char *dst,
+    size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < (size_t)msg->msg_iovlen && n > 0; i++) {
+		const struct iovec *v = &msg->msg_iov[i];
+		size_t c;
+
+		if (off >= v->iov_len) {
+			off -= v->iov_len;
+			continue;
+		}
+		c = v->iov_len - off;
+		if (c > n)
+			c = n;
+		memcpy(dst, (const char *)v->iov_base + off, c);
+		dst += c;
+		n -= c;
+		off = 0;
+	}
+}
+
 /* Build the chain for msg: lent blocks, or copies in blocks shaped by the
  * filters' block properties (head room for a header, largest block). */
 static mblk_t *
@@ -665,34 +690,12 @@ sock_build_chain(struct sock *so, const struct msghdr *msg, size_t total,
 			blk = 1;
 		do {
 			size_t n = total - off < blk ? total - off : blk;
-			struct msghdr tmp = *msg;
 
 			if ((mp = mb_alloc_prop(n, so->so_wroff,
 			         so->so_tail)) == NULL)
 				goto fail;
-			/* Gather bytes [off, off+n) of the iovecs. */
-			{
-				size_t skip = off, left = n, j;
-
-				for (j = 0; j < (size_t)tmp.msg_iovlen && left;
-				     j++) {
-					const struct iovec *v = &tmp.msg_iov[j];
-					size_t c;
-
-					if (skip >= v->iov_len) {
-						skip -= v->iov_len;
-						continue;
-					}
-					c = v->iov_len - skip;
-					if (c > left)
-						c = left;
-					memcpy(mp->b_wptr,
-					    (char *)v->iov_base + skip, c);
-					mp->b_wptr += c;
-					left -= c;
-					skip = 0;
-				}
-			}
+			sock_iov_gather(msg, off, mp->b_wptr, n);
+			mp->b_wptr += n;
 			if (head == NULL)
 				head = mp;
 			else

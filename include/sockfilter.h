@@ -336,6 +336,44 @@ int sof_get_fd(sof_handle_t h);
 /* Runtime library version as MAJOR*10000 + MINOR*100 + PATCH. */
 int sof_lib_version(void);
 
+/* sof_timer_arm() and sof_timer_cancel() exist. */
+#define SOF_HAVE_TIMERS 1
+/* A timer callback: runs on the library's service thread, serialized
+ * with the instance's other callbacks (the socket's lock is held), so it
+ * may inject, flow-control, release or close a deferred connection. */
+typedef void (*sof_timer_fn_t)(sof_handle_t h, void *cookie, void *arg);
+/* Call fn(h, cookie, arg) once, msec milliseconds from now.  Returns a
+ * timer id (never 0), or 0 with errno set (ENOMEM, EINVAL).  Every
+ * timer of an instance is cancelled before its detach callback. */
+unsigned long sof_timer_arm(sof_handle_t h, unsigned int msec,
+    sof_timer_fn_t fn, void *arg);
+/* Cancel timer id of this instance; B_TRUE if it had not fired.  Called
+ * from a callback of the instance, fn is known not to be running. */
+boolean_t sof_timer_cancel(sof_handle_t h, unsigned long id);
+
+/* sof_newconn_close() exists. */
+#define SOF_HAVE_NEWCONN_CLOSE 1
+/* Close a connection this instance deferred, before the application
+ * ever sees it (later Solaris); counted in defer_closed.  Ignored on a
+ * connection that is not deferred. */
+void sof_newconn_close(sof_handle_t h);
+
+/* ---------------------------------------------------------------------
+ * For applications: FreeBSD accept filters (SOL_SOCKET, after listen).
+ * ------------------------------------------------------------------- */
+
+/* FreeBSD's option number; unused by Linux's SOL_SOCKET options. */
+#define SO_ACCEPTFILTER 0x1000
+
+/* setsockopt(fd, SOL_SOCKET, SO_ACCEPTFILTER, &afa, sizeof afa) with
+ * af_name "dataready", "httpready", "dnsready" or "tlsready" (or a
+ * configured filter name); NULL removes it.  af_arg reaches the filter
+ * as its parameter "arg". */
+struct accept_filter_arg {
+	char af_name[16];
+	char af_arg[256 - 16];
+};
+
 /* ---------------------------------------------------------------------
  * For applications: SOL_FILTER socket options (illumos numbers).
  * ------------------------------------------------------------------- */

@@ -706,6 +706,13 @@ sof_newconn_move(sof_handle_t h, sof_handle_t newparent)
 	return B_FALSE;
 }
 
+/* Placeholder until deferred connections have their own queue. */
+void
+sof_newconn_close(sof_handle_t h)
+{
+	(void)h;
+}
+
 /* Flow control is the OR of every instance's assertion. */
 static bool
 stk_fc_any(struct sock *so, unsigned flag)

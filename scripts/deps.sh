@@ -29,6 +29,8 @@ SF_DEPS=(
 	clang-format             # scripts/test.sh format check (a warning only)
 	# end-to-end tests and the demo: real programs on loopback
 	curl python3 socat
+	nginx-light redis-server redis-tools wrk # event-loop servers and their load tools
+	dnsutils                 # dig +tcp against the DNS accept filter
 	procps                   # pgrep, ps
 	iproute2                 # ss
 	bsdextrautils            # hexdump (scripts/demo.sh)

@@ -261,6 +261,22 @@ struct sock {
 	ssize_t so_maxblk;
 	ushort_t so_wroff, so_tail;
 	struct sock *so_pool_next; /* pool list (memory is never unmapped) */
+	/* readiness, for the interposer's poll/epoll (see sock_rdy_update) */
+	atomic_uint so_rdy;             /* SO_RDY_* */
+	void *so_rdy_regs;              /* interposer: epoll registrations */
+	struct sock_waiter *so_waiters; /* threads waiting on it (so_lock) */
+	struct svc_watch *so_watch;     /* service thread's watch (svc.c) */
+};
+
+/* Library-side readiness: what the kernel's poll cannot know. */
+#define SO_RDY_IN      0x1 /* the library holds something to read */
+#define SO_RDY_MASKIN  0x2 /* the kernel's readability is not the app's */
+#define SO_RDY_MASKOUT 0x4 /* the kernel's writability is not the app's */
+
+/* A thread blocked (poll, recv, send...) until a socket's state changes. */
+struct sock_waiter {
+	int sw_evfd; /* the thread's eventfd, written on a change */
+	struct sock_waiter *sw_next;
 };
 
 #define SO_F_FILOP_OK   0x001 /* FIL_ATTACH/DETACH still allowed */
@@ -374,6 +390,67 @@ int sock_inject_out(struct sock *so, struct stk_inst *inst, mblk_t *mp,
     struct nmsghdr *msg, boolean_t *flowctrl);
 int sock_inject_in(struct sock *so, struct stk_inst *inst, mblk_t *mp,
     boolean_t *flowctrl);
+
+/* Readiness.  sock_rdy_update(so) recomputes so_rdy from the state; when
+ * it changed, or when force is set (new data behind SO_RDY_IN), it calls
+ * sock_rdy_hook (so_lock held) and wakes every waiter. */
+void sock_rdy_update(struct sock *so, bool force);
+/* The bits so_rdy should hold now (a hint when read without so_lock). */
+static inline unsigned
+sock_rdy_compute(struct sock *so)
+{
+	unsigned sf = atomic_load_explicit(&so->so_flags, memory_order_relaxed);
+	unsigned r = 0;
+
+	if (so->so_rq_head != NULL || so->so_rx_error != 0)
+		r |= SO_RDY_IN;
+	if (sf & SO_F_RCVFC)
+		r |= SO_RDY_MASKIN;
+	if (so->so_tx_rem != NULL || (sf & SO_F_SNDFC))
+		r |= SO_RDY_MASKOUT;
+	return r;
+}
+/* After an operation that may have changed the state: a few loads when
+ * nothing changed, which is the rule on the data path. */
+static inline void
+sock_rdy_check(struct sock *so)
+{
+	if (sock_rdy_compute(so) !=
+	    atomic_load_explicit(&so->so_rdy, memory_order_relaxed))
+		sock_rdy_update(so, false);
+}
+extern void (*sock_rdy_hook)(struct sock *so, unsigned old, unsigned now);
+/* Called when the last descriptor of so is closing (epoll registrations
+ * of it die with the file). */
+extern void (*sock_close_hook)(struct sock *so);
+/* Register/unregister a waiter (the caller's eventfd) on so. */
+void sock_wait_add(struct sock *so, struct sock_waiter *w);
+void sock_wait_del(struct sock *so, struct sock_waiter *w);
+/* This thread's eventfd for waiting (created on first use), or -1. */
+int sock_thread_evfd(void);
+/* Move a descriptor of the library's own out of the program's way (to a
+ * high number, so the program's lowest-free-number reuse is unchanged);
+ * returns the descriptor to use. */
+int sock_fd_high(int fd);
+/* Drain it after a wake-up. */
+void sock_thread_evfd_drain(int fd);
+
+/* ---------------------------------------------------------------------
+ * svc.c: the per-process service thread (timers, remainder flushing).
+ * ------------------------------------------------------------------- */
+
+/* Flush so's transmit remainder when the kernel can take it (a dup of fd
+ * is kept, so a closed or reused number is never written). */
+void svc_watch_out(struct sock *so, int fd);
+/* The socket's last descriptor is closing: forget its watch. */
+void svc_unwatch(struct sock *so);
+/* Cancel every timer of inst; waits for one running on another thread. */
+void svc_cancel_inst(struct stk_inst *inst);
+/* Is the calling thread the service thread? */
+bool svc_self(void);
+void svc_atfork_prepare(void);
+void svc_atfork_parent(void);
+void svc_atfork_child(void);
 
 /* The configuration in force for new sockets (one reference taken). */
 struct cfg_snap *sf_config_get(void);

@@ -11,6 +11,7 @@
 #include <dlfcn.h>
 #include <stdint.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -30,6 +31,13 @@ raw_closefrom(int lo)
 	(void)syscall(SYS_close_range, (unsigned)lo, ~0U, 0);
 }
 
+static int
+raw_epoll_pwait2(int epfd, struct epoll_event *ev, int n,
+    const struct timespec *tmo, const sigset_t *ss)
+{
+	return (int)syscall(SYS_epoll_pwait2, epfd, ev, n, tmo, ss, _NSIG / 8);
+}
+
 void
 libc_bind_all(void)
 {
@@ -44,6 +52,8 @@ libc_bind_all(void)
 		t.close_range = raw_close_range;
 	if (t.closefrom == NULL)
 		t.closefrom = raw_closefrom;
+	if (t.epoll_pwait2 == NULL)
+		t.epoll_pwait2 = raw_epoll_pwait2;
 		/* Publish every slot but the one the fast path tests first
 		 * last. */
 #define SF_LIBC_STORE(name, ret, args)                                         \

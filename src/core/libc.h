@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -74,6 +75,15 @@
 	X(select, int, (int, fd_set *, fd_set *, fd_set *, struct timeval *))  \
 	X(pselect, int,                                                        \
 	    (int, fd_set *, fd_set *, fd_set *, const struct timespec *,       \
+	        const sigset_t *))                                             \
+	X(epoll_create, int, (int))                                            \
+	X(epoll_create1, int, (int))                                           \
+	X(epoll_ctl, int, (int, int, int, struct epoll_event *))               \
+	X(epoll_wait, int, (int, struct epoll_event *, int, int))              \
+	X(epoll_pwait, int,                                                    \
+	    (int, struct epoll_event *, int, int, const sigset_t *))           \
+	X(epoll_pwait2, int,                                                   \
+	    (int, struct epoll_event *, int, const struct timespec *,          \
 	        const sigset_t *))
 
 #define SF_LIBC_PTR(name, ret, args) ret(*name) args;

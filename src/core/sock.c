@@ -43,6 +43,8 @@ static pthread_mutex_t sock_pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sock *sock_all;  /* every object ever made */
 static struct sock *sock_free; /* recycled ones, linked by so_rq_head */
 
+void (*sock_close_hook)(struct sock *so);
+
 static pthread_mutex_t sock_cfg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cfg_snap *sock_cfg;
 
@@ -117,6 +119,10 @@ sock_alloc(void)
 	so->so_cfg = NULL;
 	so->so_maxblk = -1;
 	so->so_wroff = so->so_tail = 0;
+	atomic_store(&so->so_rdy, 0);
+	so->so_rdy_regs = NULL;
+	so->so_waiters = NULL;
+	so->so_watch = NULL;
 	atomic_store(&so->so_flags, 0);
 	atomic_store(&so->so_nactive, 0);
 	atomic_store(&so->so_ops, 0);
@@ -538,6 +544,7 @@ sock_recvmsg(struct sock *so, int fd, struct msghdr *msg, int flags)
 	    (atomic_fetch_and(&so->so_flags, ~(unsigned)SO_F_INJ_INFC) &
 	        SO_F_INJ_INFC))
 		stk_notify(so, SOF_EV_INJECT_DATA_IN_OK, 0);
+	sock_rdy_check(so);
 	sf_trace("recv fd=%d len=%zu flags=%#x = %zd", fd, want, flags, ret);
 	return ret;
 }
@@ -600,6 +607,7 @@ sock_flush_locked(struct sock *so, int fd, int kflags)
 	if (atomic_fetch_and(&so->so_flags, ~(unsigned)SO_F_INJ_OUTFC) &
 	    SO_F_INJ_OUTFC)
 		stk_notify(so, SOF_EV_INJECT_DATA_OUT_OK, 0);
+	sock_rdy_check(so);
 	return 0;
 }
 
@@ -827,6 +835,12 @@ out:
 	for (i = 0; i < nlent; i++)
 		(void)mb_unborrow_db(lent[i].sl_db);
 	pthread_mutex_unlock(&so->so_txlock);
+	if (so->so_tx_rem != NULL) {
+		/* Nobody may send again soon: the service thread flushes it
+		 * when the kernel has room; meanwhile POLLOUT is masked. */
+		sock_rdy_check(so);
+		svc_watch_out(so, fd);
+	}
 	sf_trace("send fd=%d len=%zu flags=%#x = %zd%s", fd, total, flags, ret,
 	    so->so_tx_rem != NULL ? " (remainder held)" : "");
 	return ret;
@@ -885,6 +899,10 @@ sock_inject_out(struct sock *so, struct stk_inst *inst, mblk_t *mp,
 		}
 	}
 	pthread_mutex_unlock(&so->so_txlock);
+	if (so->so_tx_rem != NULL) {
+		sock_rdy_check(so);
+		svc_watch_out(so, so->so_fd);
+	}
 	return error;
 }
 
@@ -916,6 +934,7 @@ sock_inject_in(struct sock *so, struct stk_inst *inst, mblk_t *mp,
 		atomic_fetch_or(&so->so_flags, SO_F_INJ_INFC);
 	}
 	pthread_mutex_unlock(&so->so_lock);
+	sock_rdy_update(so, true); /* new data: wake readers, even edge ones */
 	return 0;
 }
 
@@ -931,6 +950,9 @@ sock_fd_close(struct sock *so, int fd)
 	so->so_fd = fd;
 	atomic_fetch_or(&so->so_flags, SO_F_CLOSING);
 	stk_notify(so, SOF_EV_CLOSING, fd >= 0 ? B_TRUE : B_FALSE);
+	svc_unwatch(so); /* its dup would keep the connection open */
+	if (sock_close_hook != NULL)
+		sock_close_hook(so);
 	pthread_mutex_lock(&so->so_txlock);
 	if (fd < 0)
 		tries = 50;

@@ -363,6 +363,7 @@ static void
 stk_detach_one(struct sock *so, struct stk_inst *inst)
 {
 	stk_unlink(so, inst);
+	svc_cancel_inst(inst);
 	if (inst->si_ops->sofop_detach != NULL)
 		inst->si_ops->sofop_detach((sof_handle_t)inst, stk_cookie(inst),
 		    sock_cred());
@@ -749,6 +750,7 @@ stk_flowctrl(sof_handle_t h, boolean_t enable, unsigned iflag, unsigned sflag,
 		}
 	}
 	pthread_mutex_unlock(&so->so_lock);
+	sock_rdy_update(so, false);
 	if (lifted)
 		stk_notify(so, ok, 0);
 }

@@ -50,6 +50,8 @@ fdt_set(int fd, uintptr_t v)
 	if (fdt_is_sock(v))
 		fdt_note(fd);
 	old = atomic_exchange(&fdt_slots[fd], v);
+	if (old == FDT_EPOLL && v != FDT_EPOLL)
+		ep_forget(fd);
 	if (fdt_is_sock(old) && old != v) {
 		struct sock *so = (struct sock *)old;
 
@@ -68,7 +70,12 @@ fdt_close(int fd)
 
 	if ((unsigned)fd >= FDT_SIZE)
 		return;
+	old = atomic_load(&fdt_slots[fd]);
+	if ((old == FDT_EPOLL || fdt_is_sock(old)) && sfi_foreign())
+		return; /* a vfork child closing its copy before exec */
 	old = atomic_exchange(&fdt_slots[fd], FDT_UNKNOWN);
+	if (old == FDT_EPOLL)
+		ep_forget(fd);
 	if (fdt_is_sock(old)) {
 		struct sock *so = (struct sock *)old;
 
@@ -100,6 +107,15 @@ fdt_dup(int oldfd, int newfd)
 {
 	uintptr_t e = fdt_peek(oldfd);
 
+	if ((e == FDT_EPOLL || fdt_is_sock(e) ||
+	        fdt_is_sock(fdt_peek(newfd))) &&
+	    sfi_foreign())
+		return; /* a vfork child: dup2 before exec */
+	if (e == FDT_EPOLL) {
+		ep_dup(oldfd, newfd);
+		fdt_set(newfd, FDT_EPOLL);
+		return;
+	}
 	if (fdt_is_sock(e)) {
 		struct sock *so = (struct sock *)e;
 

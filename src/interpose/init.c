@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "interpose.h"
@@ -21,6 +22,7 @@
 #endif
 
 __thread int sfi_busy __attribute__((tls_model("initial-exec")));
+pid_t sfi_pid;
 
 static bool sfi_secure;
 static pthread_once_t sfi_once = PTHREAD_ONCE_INIT;
@@ -121,6 +123,15 @@ sfi_init_once(void)
 	sfi_busy--;
 }
 
+/* vfork() and clone(CLONE_VM) children run on the parent's memory and
+ * never run fork handlers: their pid is not the one we recorded.  They
+ * must leave the table alone (they close and dup before exec). */
+bool
+sfi_foreign(void)
+{
+	return (pid_t)LIBC(syscall)(SYS_getpid) != sfi_pid;
+}
+
 struct cfg_snap *
 sfi_config(void)
 {
@@ -133,12 +144,21 @@ sfi_atfork_prepare(void)
 {
 	/* Bind now: a signal handler writing during fork must not dlsym. */
 	libc_bind_all();
+	svc_atfork_prepare();
+}
+
+static void
+sfi_atfork_parent(void)
+{
+	svc_atfork_parent();
 }
 
 static void
 sfi_atfork_child(void)
 {
+	sfi_pid = getpid();
 	sock_atfork_child();
+	svc_atfork_child();
 }
 
 __attribute__((constructor)) static void
@@ -156,5 +176,6 @@ sfi_constructor(void)
 		sf_log_level = SF_LOG_DEBUG;
 	sf_log_set_prog(
 	    program_invocation_name != NULL ? program_invocation_name : "?");
-	pthread_atfork(sfi_atfork_prepare, NULL, sfi_atfork_child);
+	sfi_pid = getpid();
+	pthread_atfork(sfi_atfork_prepare, sfi_atfork_parent, sfi_atfork_child);
 }

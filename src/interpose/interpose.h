@@ -3,7 +3,8 @@
  *
  * The fd table maps a descriptor to what the library knows of it, in one
  * atomic word: FDT_UNKNOWN (never seen: probed on first use), FDT_NOTSOCK,
- * FDT_PLAIN (a socket with nothing to filter), or a struct sock pointer.
+ * FDT_PLAIN (a socket with nothing to filter), FDT_EPOLL (an epoll set
+ * the library keeps state for), or a struct sock pointer.
  * Every wrapper starts with fdt_peek() and goes straight to libc when the
  * slot says NOTSOCK or PLAIN: one load and one compare.
  */
@@ -25,6 +26,7 @@
 #define FDT_UNKNOWN ((uintptr_t)0)
 #define FDT_NOTSOCK ((uintptr_t)1)
 #define FDT_PLAIN   ((uintptr_t)2)
+#define FDT_EPOLL   ((uintptr_t)3) /* an epoll set holding a filtered socket */
 
 extern _Atomic uintptr_t fdt_slots[FDT_SIZE] SF_HIDDEN;
 
@@ -46,7 +48,7 @@ fdt_fast(uintptr_t e)
 static inline int
 fdt_is_sock(uintptr_t e)
 {
-	return e > FDT_PLAIN;
+	return e > FDT_EPOLL;
 }
 
 /* fdt_hold(fd, e): the socket object of fd with a caller reference, or
@@ -71,10 +73,19 @@ void fdt_close_all(void) SF_HIDDEN;
 /* Descriptors received with SCM_RIGHTS are new to us. */
 void fdt_scan_rights(const struct msghdr *msg) SF_HIDDEN;
 
+/* wrap_epoll.c: a descriptor of an epoll set closed or duplicated. */
+void ep_forget(int epfd) SF_HIDDEN;
+void ep_dup(int epfd, int newfd) SF_HIDDEN;
+
 /* init.c */
 /* Nonzero while the library works on its own behalf in this thread:
  * wrappers then go straight to libc. */
 extern __thread int sfi_busy SF_HIDDEN;
+/* The process id as of the last fork handler. */
+extern pid_t sfi_pid SF_HIDDEN;
+/* True in a vfork()/CLONE_VM child, which shares our memory: it must not
+ * change the table (a system call: used only on close and dup paths). */
+bool sfi_foreign(void) SF_HIDDEN;
 /* The configuration for new sockets (loaded on first need). */
 struct cfg_snap *sfi_config(void) SF_HIDDEN;
 

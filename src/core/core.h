@@ -266,6 +266,7 @@ struct sock {
 	void *so_rdy_regs;              /* interposer: epoll registrations */
 	struct sock_waiter *so_waiters; /* threads waiting on it (so_lock) */
 	struct svc_watch *so_watch;     /* service thread's watch (svc.c) */
+	int so_conn_err; /* connect error we read, owed to SO_ERROR */
 };
 
 /* Library-side readiness: what the kernel's poll cannot know. */
@@ -294,6 +295,8 @@ struct sock_waiter {
 #define SO_F_NONBLOCK   0x1000 /* O_NONBLOCK, as the interposer last saw */
 #define SO_F_INJ_INFC   0x2000 /* inject_in reported flow control */
 #define SO_F_INJ_OUTFC  0x4000 /* inject_out reported flow control */
+#define SO_F_ASYNC      0x8000 /* filters act asynchronously: blocking
+                                  calls wait in sock_wait() */
 
 #define SO_OP_DATA_OUT 0x1 /* some active filter has data_out */
 #define SO_OP_DATA_IN  0x2 /* some active filter has data_in or data_in_proc */
@@ -428,6 +431,15 @@ void sock_wait_add(struct sock *so, struct sock_waiter *w);
 void sock_wait_del(struct sock *so, struct sock_waiter *w);
 /* This thread's eventfd for waiting (created on first use), or -1. */
 int sock_thread_evfd(void);
+/* Wait for events on fd or a change of so's library state; 0, EAGAIN
+ * (timed out) or EINTR. */
+int sock_wait(struct sock *so, int fd, short events, int timeout_ms);
+/* SO_RCVTIMEO or SO_SNDTIMEO of fd in ms, -1 when unset. */
+int sock_timeo_ms(int fd, int name);
+/* Settle a nonblocking connect from poll revents (-1: look now). */
+void sock_conn_settle(struct sock *so, int fd, int revents);
+/* The connect ended with err (0: connected): tell the filters once. */
+void sock_conn_done(struct sock *so, int err);
 /* Move a descriptor of the library's own out of the program's way (to a
  * high number, so the program's lowest-free-number reuse is unchanged);
  * returns the descriptor to use. */

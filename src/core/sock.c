@@ -123,6 +123,7 @@ sock_alloc(void)
 	so->so_rdy_regs = NULL;
 	so->so_waiters = NULL;
 	so->so_watch = NULL;
+	so->so_conn_err = 0;
 	atomic_store(&so->so_flags, 0);
 	atomic_store(&so->so_nactive, 0);
 	atomic_store(&so->so_ops, 0);

@@ -12,8 +12,9 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <stdint.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <stdint.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -133,4 +134,101 @@ sock_thread_evfd_drain(int fd)
 	uint64_t v;
 
 	(void)LIBC(read)(fd, &v, sizeof(v));
+}
+
+/*
+ * Blocking calls.  A socket whose filters work asynchronously (a timer,
+ * an injection, flow control: SO_F_ASYNC) cannot block in the kernel
+ * alone, since what it waits for may come from the library.  It waits
+ * here: the kernel's readiness (masked as the library requires) or a
+ * change of the library's state, whichever comes first.
+ */
+int
+sock_wait(struct sock *so, int fd, short events, int timeout_ms)
+{
+	struct sock_waiter w;
+	struct pollfd p[2];
+	unsigned rdy;
+	int r, evfd = sock_thread_evfd();
+
+	if (evfd < 0)
+		return 0; /* no eventfd: let the kernel call block */
+	w.sw_evfd = evfd;
+	sock_wait_add(so, &w);
+	rdy = atomic_load(&so->so_rdy);
+	if (rdy & SO_RDY_MASKIN)
+		events &= ~POLLIN;
+	if (rdy & SO_RDY_MASKOUT)
+		events &= ~POLLOUT;
+	p[0].fd = fd;
+	p[0].events = events;
+	p[1].fd = evfd;
+	p[1].events = POLLIN;
+	if ((events & POLLIN) && (rdy & SO_RDY_IN))
+		timeout_ms = 0;
+	r = LIBC(poll)(p, 2, timeout_ms);
+	sock_wait_del(so, &w);
+	if (r < 0)
+		return errno;
+	if (p[1].revents)
+		sock_thread_evfd_drain(evfd);
+	return r == 0 ? EAGAIN : 0;
+}
+
+/* SO_RCVTIMEO/SO_SNDTIMEO in ms, -1 for none. */
+int
+sock_timeo_ms(int fd, int name)
+{
+	struct timeval tv;
+	socklen_t len = sizeof(tv);
+
+	if (LIBC(getsockopt)(fd, SOL_SOCKET, name, &tv, &len) < 0 ||
+	    (tv.tv_sec == 0 && tv.tv_usec == 0))
+		return -1;
+	return (int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
+}
+
+/*
+ * A nonblocking connect's outcome, learnt when poll/epoll report the
+ * socket (revents) or when the program asks SO_ERROR (revents -1: look
+ * without waiting).  The filters hear CONNECTED or CONNECTFAILED once.
+ */
+void
+sock_conn_settle(struct sock *so, int fd, int revents)
+{
+	socklen_t len = sizeof(int);
+	int err = 0;
+
+	if (!(atomic_load(&so->so_flags) & SO_F_CONNECTING))
+		return;
+	if (revents < 0) {
+		struct pollfd p = {.fd = fd, .events = POLLOUT};
+
+		if (LIBC(poll)(&p, 1, 0) <= 0)
+			return;
+		revents = p.revents;
+	}
+	if (!(revents & (POLLOUT | POLLERR | POLLHUP)))
+		return;
+	if (LIBC(getsockopt)(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err == 0 && (revents & (POLLERR | POLLHUP)) && !(revents & POLLOUT))
+		err = ECONNREFUSED;
+	/* SO_ERROR is read-and-clear: keep it for the program. */
+	so->so_conn_err = err;
+	sock_conn_done(so, err);
+}
+
+void
+sock_conn_done(struct sock *so, int err)
+{
+	if (!(atomic_fetch_and(&so->so_flags, ~(unsigned)SO_F_CONNECTING) &
+	        SO_F_CONNECTING))
+		return; /* told already */
+	if (err == 0) {
+		atomic_fetch_or(&so->so_flags, SO_F_CONNECTED);
+		stk_notify(so, SOF_EV_CONNECTED, 0);
+	} else {
+		stk_notify(so, SOF_EV_CONNECTFAILED, (uintptr_t)err);
+	}
 }

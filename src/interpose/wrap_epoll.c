@@ -421,13 +421,20 @@ ep_translate(struct ep_set *es, struct epoll_event *evs, int n, int max)
 			continue;
 		}
 		for (er = es->es_hash[ep_hash(evs[i].data.u64)]; er != NULL;
-		     er = er->er_hnext)
-			if (er->er_data.u64 == evs[i].data.u64 &&
-			    (er->er_events & EPOLLONESHOT)) {
+		     er = er->er_hnext) {
+			if (er->er_data.u64 != evs[i].data.u64)
+				continue;
+			if (er->er_events & EPOLLONESHOT) {
 				er->er_disarmed = true;
 				er->er_kev = ep_kev(er, 0);
 				ep_set_pending(er, false);
 			}
+			if (atomic_load_explicit(&er->er_so->so_flags,
+			        memory_order_relaxed) &
+			    SO_F_CONNECTING)
+				sock_conn_settle(er->er_so, er->er_fd,
+				    (int)evs[i].events);
+		}
 		evs[out++] = evs[i];
 	}
 	if (lib || es->es_npending > 0) {

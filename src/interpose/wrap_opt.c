@@ -124,24 +124,21 @@ getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 		r = -1;
 	}
 	saved = errno;
-	/* A nonblocking connect's outcome is learnt here (or by a later
-	 * operation): tell the filters once. */
-	if (r == 0 && level == SOL_SOCKET && name == SO_ERROR &&
-	    (atomic_load(&so->so_flags) & SO_F_CONNECTING) && val != NULL &&
+	/* A nonblocking connect's outcome is learnt here (or by poll/epoll):
+	 * tell the filters once, and hand over an error we read for them. */
+	if (r == 0 && level == SOL_SOCKET && name == SO_ERROR && val != NULL &&
 	    len != NULL && *len >= sizeof(int)) {
 		int err;
 
 		memcpy(&err, val, sizeof(err));
-		if (err != EINPROGRESS && err != EALREADY) {
-			atomic_fetch_and(&so->so_flags,
-			    ~(unsigned)SO_F_CONNECTING);
-			if (err == 0) {
-				atomic_fetch_or(&so->so_flags, SO_F_CONNECTED);
-				stk_notify(so, SOF_EV_CONNECTED, 0);
-			} else {
-				stk_notify(so, SOF_EV_CONNECTFAILED,
-				    (uintptr_t)err);
-			}
+		if (err != 0)
+			sock_conn_done(so, err);
+		else
+			sock_conn_settle(so, fd, -1);
+		memcpy(&err, val, sizeof(err));
+		if (err == 0 && so->so_conn_err != 0) {
+			memcpy(val, &so->so_conn_err, sizeof(int));
+			so->so_conn_err = 0;
 		}
 	}
 	sock_rele(so);

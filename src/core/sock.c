@@ -483,6 +483,7 @@ sock_recvmsg(struct sock *so, int fd, struct msghdr *msg, int flags)
 	size_t want = sock_iov_total(msg), done = 0, dglen = 0;
 	int kflags = flags & (MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	ssize_t ret = 0;
+	int timeo = -2; /* SO_RCVTIMEO, read when first needed */
 	bool got;
 
 	sock_op_issued(so);
@@ -524,7 +525,30 @@ sock_recvmsg(struct sock *so, int fd, struct msghdr *msg, int flags)
 			ret = done > 0 ? (ssize_t)done : -EAGAIN;
 			break;
 		}
-		n = sock_fill(so, fd, msg, want - done, kflags);
+		if (!((sf & SO_F_NONBLOCK) || (flags & MSG_DONTWAIT)) &&
+		    (atomic_load(&so->so_flags) & SO_F_ASYNC)) {
+			/* What this read waits for may come from the library
+			 * (an injection, flow control lifting), not only the
+			 * kernel: wait for both, then read without blocking. */
+			int werr;
+
+			if (timeo == -2)
+				timeo = sock_timeo_ms(fd, SO_RCVTIMEO);
+			werr = sock_wait(so, fd, POLLIN, timeo);
+			if (werr != 0) {
+				ret = done > 0 ? (ssize_t)done : -werr;
+				break;
+			}
+			if (so->so_rq_head != NULL || so->so_rx_error != 0 ||
+			    (atomic_load(&so->so_flags) & SO_F_RCVFC))
+				continue;
+			n = sock_fill(so, fd, msg, want - done,
+			    kflags | MSG_DONTWAIT);
+			if (n == -EAGAIN)
+				continue;
+		} else {
+			n = sock_fill(so, fd, msg, want - done, kflags);
+		}
 		if (n < 0) {
 			if (done > 0) {
 				if (n != -EAGAIN && n != -EINTR)
@@ -762,6 +786,14 @@ sock_sendmsg(struct sock *so, int fd, const struct msghdr *msg, int flags)
 	}
 	if ((sf & SO_F_SNDFC) && nb)
 		return -EAGAIN;
+	if (sf & SO_F_SNDFC) {
+		/* Blocking: wait until every filter lifted it. */
+		int timeo = sock_timeo_ms(fd, SO_SNDTIMEO), werr;
+
+		while (atomic_load(&so->so_flags) & SO_F_SNDFC)
+			if ((werr = sock_wait(so, fd, 0, timeo)) != 0)
+				return -werr;
+	}
 	pthread_mutex_lock(&so->so_txlock);
 	if (so->so_tx_rem != NULL &&
 	    (error = sock_flush_locked(so, fd,
@@ -859,6 +891,7 @@ sock_inject_out(struct sock *so, struct stk_inst *inst, mblk_t *mp,
 		freemsg(mp);
 		return EPIPE;
 	}
+	atomic_fetch_or(&so->so_flags, SO_F_ASYNC);
 	memset(&nmsg, 0, sizeof(nmsg));
 	if (msg == NULL)
 		msg = &nmsg;
@@ -913,6 +946,7 @@ sock_inject_in(struct sock *so, struct stk_inst *inst, mblk_t *mp,
 {
 	struct sock_rmsg *rm;
 
+	atomic_fetch_or(&so->so_flags, SO_F_ASYNC);
 	mp = stk_data_in(so, inst->si_up, mp, 0);
 	if (mp == NULL)
 		return 0;

@@ -740,7 +740,7 @@ stk_flowctrl(sof_handle_t h, boolean_t enable, unsigned iflag, unsigned sflag,
 	pthread_mutex_lock(&so->so_lock);
 	if (enable) {
 		inst->si_flags |= iflag;
-		atomic_fetch_or(&so->so_flags, sflag);
+		atomic_fetch_or(&so->so_flags, sflag | SO_F_ASYNC);
 	} else {
 		inst->si_flags &= ~iflag;
 		if ((atomic_load(&so->so_flags) & sflag) &&

@@ -258,6 +258,8 @@ sof_timer_arm(sof_handle_t h, unsigned int msec, sof_timer_fn_t fn, void *arg)
 		errno = ENOMEM;
 		return 0;
 	}
+	/* Blocking calls on the socket must now also wait for the library. */
+	atomic_fetch_or(&inst->si_sock->so_flags, SO_F_ASYNC);
 	t->st_inst = inst;
 	t->st_when = svc_now() + msec;
 	t->st_fn = fn;

@@ -57,8 +57,8 @@ ta_bytewise(enum accf_kind kind, const void *data, size_t len)
 
 /* Feed in pieces cut at cuts[0..n) (ascending). */
 static struct ta_res
-ta_pieces(enum accf_kind kind, const void *data, size_t len,
-    const size_t *cuts, int n)
+ta_pieces(enum accf_kind kind, const void *data, size_t len, const size_t *cuts,
+    int n)
 {
 	const uint8_t *b = data;
 	struct accf_parser p;
@@ -107,8 +107,10 @@ ta_decide(enum accf_kind kind, const void *data, size_t len)
 				cuts[0] = i;
 				cuts[1] = j;
 				r = ta_pieces(kind, data, len, cuts, 2);
-				cr_assert_eq(r.v, flat.v, "split %zu/%zu", i, j);
-				cr_assert_eq(r.r, flat.r, "split %zu/%zu", i, j);
+				cr_assert_eq(r.v, flat.v, "split %zu/%zu", i,
+				    j);
+				cr_assert_eq(r.r, flat.r, "split %zu/%zu", i,
+				    j);
 			}
 	}
 	return flat;
@@ -188,16 +190,16 @@ Test(accf, http_blank_line_in_the_middle_of_a_block)
 
 Test(accf, http_partial_prefixes_wait)
 {
-	static const char *const waits[] = {"G", "GE", "GET", "GET ", "H",
-	    "HE", "HEA", "HEAD", "HEAD ", "GET /", "GET / ", "GET / H",
+	static const char *const waits[] = {"G", "GE", "GET", "GET ", "H", "HE",
+	    "HEA", "HEAD", "HEAD ", "GET /", "GET / ", "GET / H",
 	    "GET / HTTP/1.", "GET / HTTP/1.1", "GET / HTTP/1.1\r\n",
 	    "GET   /   HTTP/1.1\r\nX: y"};
 	size_t i;
 
 	for (i = 0; i < sizeof(waits) / sizeof(waits[0]); i++)
 		TA_WAIT(ta_str(ACCF_K_HTTP, waits[i]));
-	TA_EXPECT(ta_str(ACCF_K_HTTP, "GET   /   HTTP/1.1\r\n\r\n"),
-	    ACCF_READY, ACCF_R_COMPLETE, 21);
+	TA_EXPECT(ta_str(ACCF_K_HTTP, "GET   /   HTTP/1.1\r\n\r\n"), ACCF_READY,
+	    ACCF_R_COMPLETE, 21);
 }
 
 Test(accf, http_other_methods_and_protocols_go_at_once)
@@ -312,8 +314,8 @@ Test(accf, http_binary_garbage_is_decided_the_same_at_every_split)
 
 Test(accf, dns_length_zero_is_ready_after_the_prefix)
 {
-	TA_EXPECT(ta_decide(ACCF_K_DNS, "\0\0", 2), ACCF_READY,
-	    ACCF_R_COMPLETE, 1);
+	TA_EXPECT(ta_decide(ACCF_K_DNS, "\0\0", 2), ACCF_READY, ACCF_R_COMPLETE,
+	    1);
 	TA_EXPECT(ta_decide(ACCF_K_DNS, "\0\0xyz", 5), ACCF_READY,
 	    ACCF_R_COMPLETE, 1);
 }
@@ -419,8 +421,8 @@ Test(accf, tls_oversized_record_goes_at_once)
 	cr_assert_not_null(max);
 	memcpy(max, "\x16\x03\x01\x40\x00", 5);
 	TA_WAIT(ta_bytewise(ACCF_K_TLS, max, 4 + ACCF_TLS_MAXREC));
-	TA_EXPECT(ta_bytewise(ACCF_K_TLS, max, 5 + ACCF_TLS_MAXREC),
-	    ACCF_READY, ACCF_R_COMPLETE, 4 + ACCF_TLS_MAXREC);
+	TA_EXPECT(ta_bytewise(ACCF_K_TLS, max, 5 + ACCF_TLS_MAXREC), ACCF_READY,
+	    ACCF_R_COMPLETE, 4 + ACCF_TLS_MAXREC);
 	free(max);
 }
 

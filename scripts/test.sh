@@ -5,6 +5,10 @@
 #   deps    scripts/deps.sh: install what is missing (quiet when nothing is)
 #   gcc     build/        gcc, RelWithDebInfo: the whole ctest suite
 #   clang   build-clang/  clang with -Werror (warning-free), unit tests
+#   fuzz    build-clang/  each libFuzzer harness of tests/fuzz for a short
+#                         bounded run from its seed corpus (skipped when
+#                         clang has no libFuzzer or build-clang/ is not
+#                         configured)
 #   asan    build-asan/   -DSANITIZE=address,undefined: unit tests with leak
 #                         detection, then every other test
 #   tsan    build-tsan/   -DSANITIZE=thread: the tests labelled "threaded"
@@ -31,6 +35,9 @@
 #                     command is stopped when the budget is spent
 #   SF_CTEST_TIMEOUT  per-test hang guard for tests that set no TIMEOUT
 #                     (default 300)
+#   SF_FUZZ_RUNS, SF_FUZZ_SECS   the fuzz step's bound per harness: runs
+#                     (default 200000) and seconds (default 20), whichever
+#                     comes first
 #
 # Sanitizer passes: before running ctest of build-asan/ or build-tsan/ this
 # script sources <build>/sanitizer.env (written by cmake/Sanitizers.cmake),
@@ -63,7 +70,7 @@ cd "$ROOT" || exit 2
 JOBS=${SF_JOBS:-2}
 BUDGET=${SF_TEST_BUDGET:-1140}
 CTEST_TIMEOUT=${SF_CTEST_TIMEOUT:-300}
-ALL_STEPS=(deps gcc clang asan tsan static)
+ALL_STEPS=(deps gcc clang fuzz asan tsan static)
 SYMS_FILE=scripts/exported-symbols.txt
 
 usage()
@@ -334,6 +341,50 @@ step_clang()
 	san_env_clear
 	NOTE="warning-free; unit: $CT_NOTE"
 	[ "$rc" = 0 ] || return 1
+}
+
+step_fuzz()
+{
+	local dir=build-clang src name bin work corpus runs secs n=0 bad=()
+	local targets=()
+	runs=${SF_FUZZ_RUNS:-200000}
+	secs=${SF_FUZZ_SECS:-20}
+	if ! grep -qs '^SF_HAVE_LIBFUZZER:INTERNAL=1$' "$dir/CMakeCache.txt"; then
+		NOTE="no libFuzzer harness in $dir (clang with -fsanitize=fuzzer needed)"
+		printf 'test.sh: fuzz: %s: skipped\n' "$NOTE"
+		return 2
+	fi
+	for src in tests/fuzz/fuzz_*.c; do
+		[ -f "$src" ] || continue
+		name=${src##*/}
+		targets+=("${name%.c}")
+	done
+	[ "${#targets[@]}" -gt 0 ] || { NOTE="no harness"; return 2; }
+	guarded "$LOGDIR/fuzz-build.log" cmake --build "$dir" --parallel "$JOBS" \
+	    --target "${targets[@]}" || { NOTE="build failed"; return 1; }
+	san_env_clear
+	for name in "${targets[@]}"; do
+		bin=$dir/tests/fuzz/$name
+		corpus=tests/fuzz/corpus/${name#fuzz_}
+		# New inputs go to a scratch directory, never to the seeds.
+		work=$LOGDIR/fuzz-corpus-${name#fuzz_}
+		rm -rf "$work"
+		mkdir -p "$work" "$corpus"
+		printf -- '-- %s: %s runs or %s s\n' "$name" "$runs" "$secs"
+		if guarded "$LOGDIR/fuzz-$name.log" "$bin" -runs="$runs" \
+		    -max_total_time="$secs" -max_len=4096 -timeout=10 \
+		    -print_final_stats=1 -artifact_prefix="$LOGDIR/fuzz-$name-" \
+		    "$work" "$corpus"; then
+			n=$((n + 1))
+		else
+			bad+=("$name")
+		fi
+	done
+	if [ "${#bad[@]}" -gt 0 ]; then
+		NOTE="failed: ${bad[*]} (inputs in ${LOGDIR#"$ROOT"/}/fuzz-*)"
+		return 1
+	fi
+	NOTE="$n harnesses, up to $runs runs / ${secs}s each, no finding"
 }
 
 step_asan()

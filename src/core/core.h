@@ -267,6 +267,7 @@ struct sock {
 	struct sock_waiter *so_waiters; /* threads waiting on it (so_lock) */
 	struct svc_watch *so_watch;     /* service thread's watch (svc.c) */
 	int so_conn_err; /* connect error we read, owed to SO_ERROR */
+	_Atomic(struct sock_stage *) so_stage; /* sends from signal handlers */
 };
 
 /* Library-side readiness: what the kernel's poll cannot know. */
@@ -295,8 +296,9 @@ struct sock_waiter {
 #define SO_F_NONBLOCK   0x1000 /* O_NONBLOCK, as the interposer last saw */
 #define SO_F_INJ_INFC   0x2000 /* inject_in reported flow control */
 #define SO_F_INJ_OUTFC  0x4000 /* inject_out reported flow control */
-#define SO_F_ASYNC      0x8000 /* filters act asynchronously: blocking
-                                  calls wait in sock_wait() */
+#define SO_F_ASYNC                                                             \
+	0x8000 /* filters act asynchronously: blocking                         \
+	          calls wait in sock_wait() */
 
 #define SO_OP_DATA_OUT 0x1 /* some active filter has data_out */
 #define SO_OP_DATA_IN  0x2 /* some active filter has data_in or data_in_proc */
@@ -440,6 +442,18 @@ int sock_timeo_ms(int fd, int name);
 void sock_conn_settle(struct sock *so, int fd, int revents);
 /* The connect ended with err (0: connected): tell the filters once. */
 void sock_conn_done(struct sock *so, int err);
+/* Sends from signal handlers (sockstage.c).  sock_depth counts this
+ * thread's nesting in the library's data path. */
+extern __thread int sock_depth;
+extern atomic_int sock_staged;
+ssize_t sock_stage_put(struct sock *so, const struct msghdr *msg);
+/* Send every staged byte (not inside the library). */
+void sock_stage_drain(void);
+void sock_stage_free(struct sock *so);
+/* Send so's staged bytes now (shutdown, last close). */
+void sock_stage_flush(struct sock *so);
+/* Call fn on every live socket object (a reference held meanwhile). */
+void sock_foreach(void (*fn)(struct sock *so));
 /* Move a descriptor of the library's own out of the program's way (to a
  * high number, so the program's lowest-free-number reuse is unchanged);
  * returns the descriptor to use. */
@@ -458,6 +472,8 @@ void svc_watch_out(struct sock *so, int fd);
 void svc_unwatch(struct sock *so);
 /* Cancel every timer of inst; waits for one running on another thread. */
 void svc_cancel_inst(struct stk_inst *inst);
+/* Wake the service thread, if it runs, to drain staged sends. */
+void svc_kick(void);
 /* Is the calling thread the service thread? */
 bool svc_self(void);
 void svc_atfork_prepare(void);

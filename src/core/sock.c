@@ -124,6 +124,7 @@ sock_alloc(void)
 	so->so_waiters = NULL;
 	so->so_watch = NULL;
 	so->so_conn_err = 0;
+	atomic_store(&so->so_stage, NULL);
 	atomic_store(&so->so_flags, 0);
 	atomic_store(&so->so_nactive, 0);
 	atomic_store(&so->so_ops, 0);
@@ -155,6 +156,7 @@ sock_destroy(struct sock *so)
 	sock_rq_free(so);
 	freemsg(so->so_tx_rem);
 	so->so_tx_rem = NULL;
+	sock_stage_free(so);
 	if (so->so_cfg != NULL)
 		cfg_rele(so->so_cfg);
 	so->so_cfg = NULL;
@@ -474,8 +476,8 @@ sock_iov_total(const struct msghdr *msg)
 	return total;
 }
 
-ssize_t
-sock_recvmsg(struct sock *so, int fd, struct msghdr *msg, int flags)
+static ssize_t
+sock_recv_impl(struct sock *so, int fd, struct msghdr *msg, int flags)
 {
 	unsigned sf = atomic_load(&so->so_flags);
 	bool stream = (sf & SO_F_STREAM) != 0;
@@ -761,8 +763,8 @@ sock_untouched(const mblk_t *mp, const struct sock_lent *lent, int nlent)
 	return mp == NULL;
 }
 
-ssize_t
-sock_sendmsg(struct sock *so, int fd, const struct msghdr *msg, int flags)
+static ssize_t
+sock_send_impl(struct sock *so, int fd, const struct msghdr *msg, int flags)
 {
 	unsigned sf = atomic_load(&so->so_flags);
 	bool stream = (sf & SO_F_STREAM) != 0;
@@ -879,6 +881,55 @@ out:
 	return ret;
 }
 
+/* The entry points count the thread's depth in the library: a signal
+ * handler that interrupted it must not allocate or lock (sockstage.c). */
+ssize_t
+sock_sendmsg(struct sock *so, int fd, const struct msghdr *msg, int flags)
+{
+	ssize_t r;
+
+	if (sock_depth > 0)
+		return sock_stage_put(so, msg);
+	sock_depth++;
+	r = sock_send_impl(so, fd, msg, flags);
+	sock_depth--;
+	if (atomic_load_explicit(&sock_staged, memory_order_relaxed))
+		sock_stage_drain();
+	return r;
+}
+
+ssize_t
+sock_recvmsg(struct sock *so, int fd, struct msghdr *msg, int flags)
+{
+	ssize_t r;
+
+	if (sock_depth > 0)
+		return -EAGAIN; /* from a signal handler inside the library */
+	sock_depth++;
+	r = sock_recv_impl(so, fd, msg, flags);
+	sock_depth--;
+	if (atomic_load_explicit(&sock_staged, memory_order_relaxed))
+		sock_stage_drain();
+	return r;
+}
+
+void
+sock_foreach(void (*fn)(struct sock *so))
+{
+	struct sock *so;
+
+	pthread_mutex_lock(&sock_pool_lock);
+	for (so = sock_all; so != NULL; so = so->so_pool_next) {
+		if (!sock_tryhold(so))
+			continue;
+		pthread_mutex_unlock(&sock_pool_lock);
+		fn(so);
+		sock_rele(so);
+		pthread_mutex_lock(&sock_pool_lock);
+	}
+	pthread_mutex_unlock(&sock_pool_lock);
+}
+
 int
 sock_inject_out(struct sock *so, struct stk_inst *inst, mblk_t *mp,
     struct nmsghdr *msg, boolean_t *flowctrl)
@@ -983,6 +1034,8 @@ sock_fd_close(struct sock *so, int fd)
 	/* Last descriptor, still open: filters may flush in CLOSING.  A
 	 * descriptor lost behind our back (fd < 0) can no longer be written. */
 	so->so_fd = fd;
+	if (fd >= 0)
+		sock_stage_flush(so);
 	atomic_fetch_or(&so->so_flags, SO_F_CLOSING);
 	stk_notify(so, SOF_EV_CLOSING, fd >= 0 ? B_TRUE : B_FALSE);
 	svc_unwatch(so); /* its dup would keep the connection open */

@@ -72,6 +72,16 @@ svc_self(void)
 	return svc_started && pthread_equal(pthread_self(), svc_tid);
 }
 
+void
+svc_kick(void)
+{
+	uint64_t one = 1;
+
+	/* Async-signal-safe: a plain write to an eventfd. */
+	if (svc_started && svc_wakefd >= 0)
+		(void)LIBC(write)(svc_wakefd, &one, sizeof(one));
+}
+
 static void
 svc_wake(void)
 {
@@ -187,6 +197,7 @@ svc_main(void *arg)
 			free(grave);
 			grave = next;
 		}
+		sock_stage_drain();
 		timeout = svc_run_timers();
 		n = LIBC(epoll_wait)(svc_epfd, evs, 32, timeout);
 		for (i = 0; i < n; i++) {

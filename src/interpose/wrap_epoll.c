@@ -398,7 +398,9 @@ epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 		errno = EFAULT;
 		return -1;
 	}
+	sock_depth++;
 	r = ep_ctl_sock(epfd, op, fd, ev, so);
+	sock_depth--;
 	sock_rele(so);
 	return r;
 }
@@ -518,7 +520,12 @@ ep_wait(int epfd, struct epoll_event *evs, int max, int timeout,
 		              : LIBC(epoll_pwait)(epfd, evs, max, timeout, ss);
 		if (n <= 0)
 			return n;
-		if ((n = ep_translate(es, evs, n, max)) > 0 || timeout == 0)
+		sock_depth++;
+		n = ep_translate(es, evs, n, max);
+		sock_depth--;
+		if (atomic_load_explicit(&sock_staged, memory_order_relaxed))
+			sock_stage_drain();
+		if (n > 0 || timeout == 0)
 			return n;
 		if (timeout > 0) {
 			int64_t left = deadline - ep_now_ms();

@@ -80,6 +80,7 @@ pl_poll(struct pollfd *fds, nfds_t n, const struct timespec *tmo,
 	nfds_t i, ns = 0, nk;
 	int evfd, r, count, saved;
 
+	sock_depth++; /* allocates and locks: see sockstage.c */
 	if (n > PL_STACK) {
 		k = malloc((n + 1) * sizeof(*k));
 		s = malloc(n * sizeof(*s));
@@ -175,6 +176,9 @@ pl_poll(struct pollfd *fds, nfds_t n, const struct timespec *tmo,
 		free(k);
 		free(s);
 	}
+	sock_depth--;
+	if (atomic_load_explicit(&sock_staged, memory_order_relaxed))
+		sock_stage_drain();
 	errno = saved;
 	return r;
 }

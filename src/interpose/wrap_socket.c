@@ -189,6 +189,8 @@ shutdown(int fd, int how)
 	if (SF_LIKELY(fdt_fast(e)) || (so = fdt_hold(fd, e)) == NULL)
 		return LIBC(shutdown)(fd, how);
 	sock_op_issued(so);
+	if (how != SHUT_RD)
+		sock_stage_flush(so); /* a handler's sends come first */
 	r = stk_shutdown(so, &how);
 	if (r == -1) {
 		/* Transformed bytes still held go out before the FIN. */

@@ -465,6 +465,18 @@ void sock_thread_evfd_drain(int fd);
  * svc.c: the per-process service thread (timers, remainder flushing).
  * ------------------------------------------------------------------- */
 
+/* A descriptor the service thread watches for a socket. */
+struct svc_watch;
+typedef void (*svc_watch_fn)(struct svc_watch *w, uint32_t events);
+/* Watch a dup of fd for events (epoll flags); fn runs on the thread.
+ * NULL on failure. */
+struct svc_watch *svc_watch_add(struct sock *so, int fd, uint32_t events,
+    svc_watch_fn fn);
+void svc_watch_mod(struct svc_watch *w, uint32_t events);
+/* End it (once; waits for a running fn unless called from it). */
+void svc_watch_end(struct svc_watch *w);
+int svc_watch_fd(struct svc_watch *w);
+struct sock *svc_watch_sock(struct svc_watch *w);
 /* Flush so's transmit remainder when the kernel can take it (a dup of fd
  * is kept, so a closed or reused number is never written). */
 void svc_watch_out(struct sock *so, int fd);

@@ -41,9 +41,10 @@ struct svc_timer {
  * fetched for it never points at freed memory. */
 struct svc_watch {
 	struct sock *sw_so; /* reference held */
-	int sw_fd;          /* our dup of the socket */
+	int sw_fd;          /* our dup of the socket, closed at the end */
+	svc_watch_fn sw_fn; /* called on the thread with the events */
 	bool sw_dead;       /* ended: ignore its events (svc_lock) */
-	bool sw_busy;       /* the thread is flushing it (svc_lock) */
+	bool sw_busy;       /* the thread is in sw_fn (svc_lock) */
 	struct svc_watch *sw_next;
 };
 
@@ -91,9 +92,9 @@ svc_wake(void)
 		(void)LIBC(write)(svc_wakefd, &one, sizeof(one));
 }
 
-/* End a watch once (whoever comes first: the thread when the remainder
- * is gone, or the socket's last close). */
-static void
+/* End a watch once: whoever comes first (the thread when its work is
+ * done, or the socket's owner).  Waits for a running sw_fn. */
+void
 svc_watch_end(struct svc_watch *w)
 {
 	struct sock *so = w->sw_so;
@@ -109,22 +110,34 @@ svc_watch_end(struct svc_watch *w)
 	w->sw_next = svc_grave;
 	svc_grave = w;
 	pthread_mutex_unlock(&svc_lock);
-	pthread_mutex_lock(&so->so_lock);
-	if (so->so_watch == w)
-		so->so_watch = NULL;
-	pthread_mutex_unlock(&so->so_lock);
 	(void)LIBC(epoll_ctl)(svc_epfd, EPOLL_CTL_DEL, w->sw_fd, NULL);
 	(void)LIBC(close)(w->sw_fd);
 	sock_rele(so);
 }
 
-/* Flush a watched remainder; re-arm while the kernel is still full. */
-static void
-svc_flush(struct svc_watch *w)
+int
+svc_watch_fd(struct svc_watch *w)
 {
-	struct epoll_event ev = {.events = EPOLLOUT | EPOLLONESHOT};
-	int error;
+	return w->sw_fd;
+}
 
+struct sock *
+svc_watch_sock(struct svc_watch *w)
+{
+	return w->sw_so;
+}
+
+void
+svc_watch_mod(struct svc_watch *w, uint32_t events)
+{
+	struct epoll_event ev = {.events = events, .data.ptr = w};
+
+	(void)LIBC(epoll_ctl)(svc_epfd, EPOLL_CTL_MOD, w->sw_fd, &ev);
+}
+
+static void
+svc_dispatch(struct svc_watch *w, uint32_t events)
+{
 	pthread_mutex_lock(&svc_lock);
 	if (w->sw_dead) {
 		pthread_mutex_unlock(&svc_lock);
@@ -132,17 +145,31 @@ svc_flush(struct svc_watch *w)
 	}
 	w->sw_busy = true;
 	pthread_mutex_unlock(&svc_lock);
-	error = sock_flush(w->sw_so, w->sw_fd);
-	if (error == EAGAIN && w->sw_so->so_tx_rem != NULL) {
-		ev.data.ptr = w;
-		(void)LIBC(epoll_ctl)(svc_epfd, EPOLL_CTL_MOD, w->sw_fd, &ev);
-	}
+	w->sw_fn(w, events);
 	pthread_mutex_lock(&svc_lock);
 	w->sw_busy = false;
 	pthread_cond_broadcast(&svc_cv);
 	pthread_mutex_unlock(&svc_lock);
-	if (error != EAGAIN || w->sw_so->so_tx_rem == NULL)
-		svc_watch_end(w);
+}
+
+/* The remainder watch: flush; re-arm while the kernel is still full. */
+static void
+svc_flush_fn(struct svc_watch *w, uint32_t events)
+{
+	struct sock *so = w->sw_so;
+	int error = sock_flush(so, w->sw_fd);
+
+	(void)events;
+	if (error == EAGAIN && so->so_tx_rem != NULL) {
+		svc_watch_mod(w, EPOLLOUT | EPOLLONESHOT);
+		return;
+	}
+	pthread_mutex_lock(&so->so_lock);
+	if (so->so_watch == w)
+		so->so_watch = NULL;
+	pthread_mutex_unlock(&so->so_lock);
+	svc_watch_end(w);
+	sock_rdy_update(so, false);
 }
 
 /* Run every timer that is due; returns the ms to the next one, or -1. */
@@ -207,7 +234,7 @@ svc_main(void *arg)
 				(void)LIBC(read)(svc_wakefd, &v, sizeof(v));
 				continue;
 			}
-			svc_flush(evs[i].data.ptr);
+			svc_dispatch(evs[i].data.ptr, evs[i].events);
 		}
 	}
 	return NULL;
@@ -330,45 +357,51 @@ svc_cancel_inst(struct stk_inst *inst)
 	pthread_mutex_unlock(&svc_lock);
 }
 
-void
-svc_watch_out(struct sock *so, int fd)
+struct svc_watch *
+svc_watch_add(struct sock *so, int fd, uint32_t events, svc_watch_fn fn)
 {
-	struct epoll_event ev = {.events = EPOLLOUT | EPOLLONESHOT};
+	struct epoll_event ev = {.events = events};
 	struct svc_watch *w;
 
-	pthread_mutex_lock(&so->so_lock);
-	if (so->so_watch != NULL) {
-		pthread_mutex_unlock(&so->so_lock);
-		return;
-	}
 	if ((w = calloc(1, sizeof(*w))) == NULL)
-		goto fail;
-	if ((w->sw_fd = sock_fd_high(LIBC(fcntl)(fd, F_DUPFD_CLOEXEC, 0))) < 0)
-		goto fail;
+		return NULL;
+	if ((w->sw_fd = sock_fd_high(LIBC(fcntl)(fd, F_DUPFD_CLOEXEC, 0))) <
+	    0) {
+		free(w);
+		return NULL;
+	}
 	pthread_mutex_lock(&svc_lock);
 	if (svc_start_locked() != 0) {
 		pthread_mutex_unlock(&svc_lock);
 		(void)LIBC(close)(w->sw_fd);
-		goto fail;
+		free(w);
+		return NULL;
 	}
 	pthread_mutex_unlock(&svc_lock);
 	sock_hold(so);
 	w->sw_so = so;
-	so->so_watch = w;
+	w->sw_fn = fn;
 	ev.data.ptr = w;
 	if (LIBC(epoll_ctl)(svc_epfd, EPOLL_CTL_ADD, w->sw_fd, &ev) < 0) {
-		so->so_watch = NULL;
 		(void)LIBC(close)(w->sw_fd);
 		sock_rele(so);
-		goto fail;
+		free(w);
+		return NULL;
 	}
+	return w;
+}
+
+void
+svc_watch_out(struct sock *so, int fd)
+{
+	pthread_mutex_lock(&so->so_lock);
+	if (so->so_watch == NULL &&
+	    (so->so_watch = svc_watch_add(so, fd, EPOLLOUT | EPOLLONESHOT,
+	         svc_flush_fn)) == NULL)
+		/* The application's next send or close still flushes it. */
+		sf_log(SF_LOG_WARN,
+		    "fd %d: cannot watch the transmit remainder", fd);
 	pthread_mutex_unlock(&so->so_lock);
-	return;
-fail:
-	/* The application's next send or close still flushes it. */
-	pthread_mutex_unlock(&so->so_lock);
-	free(w);
-	sf_log(SF_LOG_WARN, "fd %d: cannot watch the transmit remainder", fd);
 }
 
 void
@@ -378,6 +411,7 @@ svc_unwatch(struct sock *so)
 
 	pthread_mutex_lock(&so->so_lock);
 	w = so->so_watch;
+	so->so_watch = NULL;
 	pthread_mutex_unlock(&so->so_lock);
 	if (w != NULL)
 		svc_watch_end(w);

@@ -291,6 +291,10 @@ int sof_register(int version, const char *name, const sof_ops_t *ops,
 /* Accepted for illumos compatibility: sockfilter lets FIL_ATTACH happen
  * only before the first other operation, whatever this flag says. */
 #define SOF_ATT_SAFE 0x1
+/* sockfilter extension: the filter defers connections (an accept filter).
+ * A listener with it takes its connections into the library from
+ * listen() on, so that poll and epoll wake only for released ones. */
+#define SOF_DEFERS 0x100
 /* Unregister; 0, ENXIO if unknown, EBUSY while attached to a socket. */
 int sof_unregister(const char *name);
 

@@ -268,6 +268,12 @@ struct sock {
 	struct svc_watch *so_watch;     /* service thread's watch (svc.c) */
 	int so_conn_err; /* connect error we read, owed to SO_ERROR */
 	_Atomic(struct sock_stage *) so_stage; /* sends from signal handlers */
+	/* deferred connections (accq.c) */
+	int so_backlog;             /* listen()'s, for the accept queue */
+	struct sock_aq *so_aq;      /* listener: the library accepts */
+	int so_aq_ready;            /* listener: ready connections */
+	struct sock *so_aq_lso;     /* connection: its listener, while queued */
+	struct aq_conn *so_aq_conn; /* connection: its queue entry */
 };
 
 /* Library-side readiness: what the kernel's poll cannot know. */
@@ -315,8 +321,9 @@ int sock_create(int fd, int family, int type, int proto, struct cfg_snap *cs,
     struct sock **sop);
 /* sock_accepted(lso, fd, &so): the object of a socket accept() returned
  * from listener lso: inherited filters (attach_passive bottom-up), then
- * sofop_accept top-down.  0 with *so (maybe NULL), or an errno meaning
- * the connection must be closed and accept() fail/retry. */
+ * sofop_accept top-down.  0 with *so (maybe NULL); EINPROGRESS: a filter
+ * deferred it, it is queued on the listener (accq.c) and accept() must
+ * take from that queue; another errno: the connection must be closed. */
 int sock_accepted(struct sock *lso, int fd, struct sock **sop);
 /* Reference counting: sock_hold() for a caller, sock_rele() drops it; the
  * last reference detaches every filter and recycles the object. */
@@ -381,6 +388,7 @@ int stk_inherit(struct sock *lso, struct sock *so, struct sockaddr *laddr,
     bool *deferred);
 int stk_accept_deferred(struct sock *so);
 bool stk_deferred(struct sock *so);
+bool stk_defers(struct sock *so);
 void stk_detach_all(struct sock *so);
 void stk_recompute(struct sock *so);
 void stk_mblk_prop(struct sock *so);
@@ -407,9 +415,10 @@ sock_rdy_compute(struct sock *so)
 	unsigned sf = atomic_load_explicit(&so->so_flags, memory_order_relaxed);
 	unsigned r = 0;
 
-	if (so->so_rq_head != NULL || so->so_rx_error != 0)
+	if (so->so_rq_head != NULL || so->so_rx_error != 0 ||
+	    so->so_aq_ready > 0)
 		r |= SO_RDY_IN;
-	if (sf & SO_F_RCVFC)
+	if ((sf & SO_F_RCVFC) || so->so_aq != NULL)
 		r |= SO_RDY_MASKIN;
 	if (so->so_tx_rem != NULL || (sf & SO_F_SNDFC))
 		r |= SO_RDY_MASKOUT;
@@ -452,6 +461,30 @@ void sock_stage_drain(void);
 void sock_stage_free(struct sock *so);
 /* Send so's staged bytes now (shutdown, last close). */
 void sock_stage_flush(struct sock *so);
+/* Deferred connections (accq.c). */
+/* The library takes lso's connections from now on (svc thread). */
+int aq_enable(struct sock *lso, int lfd);
+/* A connection accept() got that a filter deferred: queue it. */
+void aq_park(struct sock *lso, int fd, struct sock *so);
+/* accept() on a queueing listener: fd (*sop its object, maybe NULL) or
+ * -errno. */
+int aq_accept(struct sock *lso, int lfd, int flags, bool nonblock,
+    struct sock **sop);
+/* sof_newconn_ready / sof_newconn_close on a queued connection. */
+void aq_ready(struct sock *so);
+void aq_newconn_close(struct sock *so);
+/* The service thread: close what sof_newconn_close() marked. */
+void aq_reap(void);
+/* The listener's last close: every queued connection is closed. */
+void aq_destroy(struct sock *lso);
+/* Ready connections (and *ndeferred deferred ones) of a listener. */
+int aq_count(struct sock *lso, int *ndeferred);
+/* sock.c for accq.c: a connection's object from its listener's filters
+ * without waiting for a deferral (0 or errno; *sop may be NULL). */
+int sock_accept_new(struct sock *lso, int fd, struct sock **sop,
+    bool *deferred);
+/* Read what the kernel has into the receive queue, without blocking. */
+ssize_t sock_pull(struct sock *so, int fd);
 /* Call fn on every live socket object (a reference held meanwhile). */
 void sock_foreach(void (*fn)(struct sock *so));
 /* Move a descriptor of the library's own out of the program's way (to a

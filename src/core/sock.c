@@ -32,12 +32,11 @@
 #include "libc.h"
 #include "log.h"
 
-#define SOCK_RDMIN         1024         /* smallest kernel read on a stream */
-#define SOCK_RDMAX         65536        /* largest kernel read on a stream */
-#define SOCK_DGMAX         65536        /* buffer for one datagram */
-#define SOCK_RQ_HIWAT      (256 * 1024) /* inject_in reports flow control */
-#define SOCK_IOVMAX        64           /* iovecs lent without a copy */
-#define SOCK_DEFER_WAIT_MS 30000        /* foundation: how long accept waits */
+#define SOCK_RDMIN    1024         /* smallest kernel read on a stream */
+#define SOCK_RDMAX    65536        /* largest kernel read on a stream */
+#define SOCK_DGMAX    65536        /* buffer for one datagram */
+#define SOCK_RQ_HIWAT (256 * 1024) /* inject_in reports flow control */
+#define SOCK_IOVMAX   64           /* iovecs lent without a copy */
 
 static pthread_mutex_t sock_pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sock *sock_all;  /* every object ever made */
@@ -125,6 +124,11 @@ sock_alloc(void)
 	so->so_watch = NULL;
 	so->so_conn_err = 0;
 	atomic_store(&so->so_stage, NULL);
+	so->so_backlog = 0;
+	so->so_aq = NULL;
+	so->so_aq_ready = 0;
+	so->so_aq_lso = NULL;
+	so->so_aq_conn = NULL;
 	atomic_store(&so->so_flags, 0);
 	atomic_store(&so->so_nactive, 0);
 	atomic_store(&so->so_ops, 0);
@@ -1031,6 +1035,8 @@ sock_fd_close(struct sock *so, int fd)
 
 	if (atomic_fetch_sub(&so->so_nfds, 1) != 1)
 		return;
+	if (so->so_aq != NULL)
+		aq_destroy(so); /* a listener: its queued connections go */
 	/* Last descriptor, still open: filters may flush in CLOSING.  A
 	 * descriptor lost behind our back (fd < 0) can no longer be written. */
 	so->so_fd = fd;
@@ -1067,15 +1073,15 @@ sock_fd_close(struct sock *so, int fd)
 }
 
 int
-sock_accepted(struct sock *lso, int fd, struct sock **sop)
+sock_accept_new(struct sock *lso, int fd, struct sock **sop, bool *deferred)
 {
 	struct sockaddr_storage la, fa;
 	socklen_t lalen = sizeof(la), falen = sizeof(fa);
 	struct sock *so;
-	bool deferred;
-	int error, waited = 0;
+	int error;
 
 	*sop = NULL;
+	*deferred = false;
 	if (atomic_load(&lso->so_nactive) == 0)
 		return 0;
 	if ((so = sock_alloc()) == NULL)
@@ -1087,39 +1093,7 @@ sock_accepted(struct sock *lso, int fd, struct sock **sop)
 	(void)LIBC(getsockname)(fd, (struct sockaddr *)&la, &lalen);
 	(void)LIBC(getpeername)(fd, (struct sockaddr *)&fa, &falen);
 	error = stk_inherit(lso, so, (struct sockaddr *)&la, lalen,
-	    (struct sockaddr *)&fa, falen, &deferred);
-	if (error == 0 && deferred) {
-		/*
-		 * Foundation behaviour: accept() itself waits, feeding the
-		 * filters what arrives, until every deferring filter released
-		 * the connection, the peer closed, or the wait ran out.
-		 */
-		pthread_mutex_lock(&so->so_rxlock);
-		while (stk_deferred(so) && waited < SOCK_DEFER_WAIT_MS) {
-			struct pollfd pfd = {.fd = fd, .events = POLLIN};
-			int r = LIBC(poll)(&pfd, 1, 100);
-
-			waited += 100;
-			if (r > 0 && sock_fill(so, fd, NULL, SOCK_RDMAX,
-			                 MSG_DONTWAIT) <= 0)
-				break; /* EOF or error: hand it over */
-		}
-		pthread_mutex_unlock(&so->so_rxlock);
-		if (stk_deferred(so)) {
-			if (waited >= SOCK_DEFER_WAIT_MS) {
-				atomic_fetch_add(&st_global.sg_defer_closed, 1);
-				error = ECONNABORTED;
-			} else {
-				struct stk_inst *inst;
-
-				for (inst = so->so_bottom; inst != NULL;
-				     inst = inst->si_up)
-					sof_newconn_ready((sof_handle_t)inst);
-			}
-		}
-		if (error == 0)
-			error = stk_accept_deferred(so);
-	}
+	    (struct sockaddr *)&fa, falen, deferred);
 	if (error != 0) {
 		sock_rele(so);
 		return error;
@@ -1127,6 +1101,39 @@ sock_accepted(struct sock *lso, int fd, struct sock **sop)
 	if (so->so_ninst == 0) {
 		sock_rele(so);
 		return 0;
+	}
+	*sop = so;
+	return 0;
+}
+
+ssize_t
+sock_pull(struct sock *so, int fd)
+{
+	ssize_t n;
+
+	pthread_mutex_lock(&so->so_rxlock);
+	n = sock_fill(so, fd, NULL, SOCK_RDMAX, MSG_DONTWAIT);
+	pthread_mutex_unlock(&so->so_rxlock);
+	sock_rdy_check(so);
+	return n;
+}
+
+int
+sock_accepted(struct sock *lso, int fd, struct sock **sop)
+{
+	struct sock *so;
+	bool deferred;
+	int error;
+
+	*sop = NULL;
+	if ((error = sock_accept_new(lso, fd, &so, &deferred)) != 0)
+		return error;
+	if (deferred) {
+		/* The first connection a filter defers on this listener:
+		 * from now on the library takes its connections.  This one
+		 * waits in the queue; accept() takes from the queue. */
+		aq_park(lso, fd, so);
+		return EINPROGRESS;
 	}
 	*sop = so;
 	return 0;

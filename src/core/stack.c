@@ -539,6 +539,20 @@ stk_accept_deferred(struct sock *so)
 	return error > 0 ? error : 0;
 }
 
+/* Does an active filter of so declare SOF_DEFERS (accept filters)? */
+bool
+stk_defers(struct sock *so)
+{
+	struct stk_inst *inst;
+	bool r = false;
+
+	pthread_mutex_lock(&so->so_lock);
+	for (inst = so->so_bottom; inst != NULL && !r; inst = inst->si_up)
+		r = !stk_skip(inst) && (inst->si_reg->rf_flags & SOF_DEFERS);
+	pthread_mutex_unlock(&so->so_lock);
+	return r;
+}
+
 /* Is any instance still deferring the connection? */
 bool
 stk_deferred(struct sock *so)
@@ -697,6 +711,7 @@ sof_newconn_ready(sof_handle_t h)
 		return;
 	inst->si_flags &= ~SI_F_DEFER;
 	atomic_fetch_sub(&inst->si_stats->sf_ndeferred, 1);
+	aq_ready(inst->si_sock); /* the last one moves it to accept() */
 }
 
 boolean_t
@@ -707,11 +722,13 @@ sof_newconn_move(sof_handle_t h, sof_handle_t newparent)
 	return B_FALSE;
 }
 
-/* Placeholder until deferred connections have their own queue. */
 void
 sof_newconn_close(sof_handle_t h)
 {
-	(void)h;
+	struct stk_inst *inst = STK_INST(h);
+
+	if (inst != NULL)
+		aq_newconn_close(inst->si_sock);
 }
 
 /* Flow control is the OR of every instance's assertion. */

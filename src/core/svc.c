@@ -194,6 +194,7 @@ svc_run_timers(void)
 			t->st_fn((sof_handle_t)t->st_inst,
 			    atomic_load(&t->st_inst->si_cookie), t->st_arg);
 		free(t);
+		aq_reap(); /* the timer may have closed a connection */
 		pthread_mutex_lock(&svc_lock);
 		svc_running = NULL;
 		pthread_cond_broadcast(&svc_cv);
@@ -225,6 +226,7 @@ svc_main(void *arg)
 			grave = next;
 		}
 		sock_stage_drain();
+		aq_reap();
 		timeout = svc_run_timers();
 		n = LIBC(epoll_wait)(svc_epfd, evs, 32, timeout);
 		for (i = 0; i < n; i++) {

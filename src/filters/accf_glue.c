@@ -169,5 +169,6 @@ accf_glue_notify(sof_handle_t h, void *cookie, sof_event_t ev, uintptr_t arg)
 void
 accf_glue_register(struct accf_desc *desc, const sof_ops_t *ops)
 {
-	(void)sof_register(SOF_VERSION, desc->ad_name, ops, SOF_ATT_SAFE);
+	(void)sof_register(SOF_VERSION, desc->ad_name, ops,
+	    SOF_ATT_SAFE | SOF_DEFERS);
 }

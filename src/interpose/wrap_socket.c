@@ -125,29 +125,70 @@ listen(int fd, int backlog)
 		errno = r;
 		r = -1;
 	}
-	if (r == 0)
+	if (r == 0) {
 		atomic_fetch_or(&so->so_flags, SO_F_LISTENING);
+		so->so_backlog = backlog <= 0          ? 1
+		                 : backlog > SOMAXCONN ? SOMAXCONN
+		                                       : backlog;
+		/* An accept filter: connections wait in the library. */
+		if (stk_defers(so))
+			(void)aq_enable(so, fd);
+	}
 	sf_trace("listen fd=%d backlog=%d = %d", fd, backlog, r);
 	sock_rele(so);
 	return r;
 }
 
-/* Common tail of accept and accept4: give the new socket its filters. */
+/* accept on a listener whose connections the library takes (accq.c). */
 static int
-sfi_accepted(int lfd, uintptr_t le, int fd, int flags)
+sfi_accept_queued(struct sock *lso, int lfd, struct sockaddr *addr,
+    socklen_t *len, int flags)
 {
-	struct sock *lso, *so = NULL;
-	int error;
+	bool nb = (atomic_load(&lso->so_flags) & SO_F_NONBLOCK) != 0;
+	struct sock *so;
+	int fd;
 
-	if (fd < 0)
-		return fd;
-	if (le == FDT_PLAIN || le == FDT_NOTSOCK ||
-	    (lso = fdt_hold(lfd, le)) == NULL) {
-		fdt_set(fd, le == FDT_PLAIN ? FDT_PLAIN : FDT_UNKNOWN);
+	fd = aq_accept(lso, lfd, flags, nb, &so);
+	sock_rele(lso);
+	if (fd < 0) {
+		errno = -fd;
+		return -1;
+	}
+	if (addr != NULL && len != NULL && LIBC(getpeername)(fd, addr, len) < 0)
+		*len = 0;
+	sf_trace("accept fd=%d = %d (queued, %s)", lfd, fd,
+	    so != NULL ? "filtered" : "unfiltered");
+	fdt_set(fd, so != NULL ? (uintptr_t)so : FDT_PLAIN);
+	return fd;
+}
+
+/* accept and accept4: the kernel's, then the new socket's filters. */
+static int
+sfi_accept(int lfd, struct sockaddr *addr, socklen_t *len, int flags, bool four)
+{
+	uintptr_t le = fdt_peek(lfd);
+	struct sock *lso, *so = NULL;
+	int fd, error;
+
+	if (fdt_fast(le) || (lso = fdt_hold(lfd, le)) == NULL) {
+		fd = four ? LIBC(accept4)(lfd, addr, len, flags)
+		          : LIBC(accept)(lfd, addr, len);
+		if (fd >= 0)
+			fdt_set(fd, le == FDT_PLAIN ? FDT_PLAIN : FDT_UNKNOWN);
 		return fd;
 	}
 	sock_op_issued(lso);
+	if (lso->so_aq != NULL)
+		return sfi_accept_queued(lso, lfd, addr, len, flags);
+	fd = four ? LIBC(accept4)(lfd, addr, len, flags)
+	          : LIBC(accept)(lfd, addr, len);
+	if (fd < 0) {
+		sock_rele(lso);
+		return fd;
+	}
 	error = sock_accepted(lso, fd, &so);
+	if (error == EINPROGRESS)
+		return sfi_accept_queued(lso, lfd, addr, len, flags);
 	sock_rele(lso);
 	if (error != 0) {
 		fdt_set(fd, FDT_UNKNOWN);
@@ -166,17 +207,13 @@ sfi_accepted(int lfd, uintptr_t le, int fd, int flags)
 SF_EXPORT int
 accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
-	uintptr_t e = fdt_peek(fd);
-
-	return sfi_accepted(fd, e, LIBC(accept)(fd, addr, len), 0);
+	return sfi_accept(fd, addr, len, 0, false);
 }
 
 SF_EXPORT int
 accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
-	uintptr_t e = fdt_peek(fd);
-
-	return sfi_accepted(fd, e, LIBC(accept4)(fd, addr, len, flags), flags);
+	return sfi_accept(fd, addr, len, flags, true);
 }
 
 SF_EXPORT int

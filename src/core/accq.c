@@ -435,6 +435,31 @@ aq_accept(struct sock *lso, int lfd, int flags, bool nonblock,
 }
 
 void
+aq_release_all(struct sock *lso)
+{
+	struct aq_conn *ac;
+
+	for (;;) {
+		struct stk_inst *inst;
+		struct sock *so;
+
+		pthread_mutex_lock(&lso->so_lock);
+		ac = lso->so_aq != NULL ? lso->so_aq->aq_dhead : NULL;
+		so = ac != NULL ? ac->ac_so : NULL;
+		if (so != NULL)
+			sock_hold(so);
+		pthread_mutex_unlock(&lso->so_lock);
+		if (so == NULL)
+			return;
+		for (inst = so->so_bottom; inst != NULL; inst = inst->si_up)
+			if (inst->si_flags & SI_F_DEFER)
+				sof_newconn_ready((sof_handle_t)inst);
+		aq_promote(so); /* also with no deferring instance left */
+		sock_rele(so);
+	}
+}
+
+void
 aq_ready(struct sock *so)
 {
 	if (so->so_aq_lso != NULL && !stk_deferred(so))

@@ -217,6 +217,7 @@ struct stk_inst {
 	unsigned si_flags;        /* SI_F_* */
 	struct stk_inst *si_up;   /* towards the application (NULL at top) */
 	struct stk_inst *si_down; /* towards the protocol (NULL at bottom) */
+	char *si_arg; /* SO_ACCEPTFILTER's af_arg: parameter "arg" */
 };
 
 #define SI_F_AUTO     0x01 /* attached automatically */
@@ -274,6 +275,8 @@ struct sock {
 	int so_aq_ready;            /* listener: ready connections */
 	struct sock *so_aq_lso;     /* connection: its listener, while queued */
 	struct aq_conn *so_aq_conn; /* connection: its queue entry */
+	struct stk_inst *so_af;     /* SO_ACCEPTFILTER's instance */
+	char so_af_name[16];        /* ... and the name it was set with */
 };
 
 /* Library-side readiness: what the kernel's poll cannot know. */
@@ -389,6 +392,13 @@ int stk_inherit(struct sock *lso, struct sock *so, struct sockaddr *laddr,
 int stk_accept_deferred(struct sock *so);
 bool stk_deferred(struct sock *so);
 bool stk_defers(struct sock *so);
+/* SO_ACCEPTFILTER set (on a listener), cleared, read: 0 or an errno. */
+int stk_af_set(struct sock *so, const struct accept_filter_arg *afa);
+int stk_af_clear(struct sock *so);
+int stk_af_get(struct sock *so, struct accept_filter_arg *afa);
+/* A socket object with no filter, for options that attach later. */
+int sock_create_empty(int fd, int family, int type, int proto,
+    struct cfg_snap *cs, struct sock **sop);
 void stk_detach_all(struct sock *so);
 void stk_recompute(struct sock *so);
 void stk_mblk_prop(struct sock *so);
@@ -473,6 +483,8 @@ int aq_accept(struct sock *lso, int lfd, int flags, bool nonblock,
 /* sof_newconn_ready / sof_newconn_close on a queued connection. */
 void aq_ready(struct sock *so);
 void aq_newconn_close(struct sock *so);
+/* SO_ACCEPTFILTER removed: release every deferred connection. */
+void aq_release_all(struct sock *lso);
 /* The service thread: close what sof_newconn_close() marked. */
 void aq_reap(void);
 /* The listener's last close: every queued connection is closed. */

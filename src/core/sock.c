@@ -129,6 +129,8 @@ sock_alloc(void)
 	so->so_aq_ready = 0;
 	so->so_aq_lso = NULL;
 	so->so_aq_conn = NULL;
+	so->so_af = NULL;
+	so->so_af_name[0] = '\0';
 	atomic_store(&so->so_flags, 0);
 	atomic_store(&so->so_nactive, 0);
 	atomic_store(&so->so_ops, 0);
@@ -1102,6 +1104,19 @@ sock_accept_new(struct sock *lso, int fd, struct sock **sop, bool *deferred)
 		sock_rele(so);
 		return 0;
 	}
+	*sop = so;
+	return 0;
+}
+
+int
+sock_create_empty(int fd, int family, int type, int proto, struct cfg_snap *cs,
+    struct sock **sop)
+{
+	struct sock *so;
+
+	if ((so = sock_alloc()) == NULL)
+		return ENOMEM;
+	sock_init_common(so, fd, family, type, proto, cs);
 	*sop = so;
 	return 0;
 }

@@ -355,6 +355,7 @@ stk_inst_free(struct stk_inst *inst)
 	if (inst->si_flags & SI_F_DEFER)
 		atomic_fetch_sub(&inst->si_stats->sf_ndeferred, 1);
 	reg_rele(inst->si_reg);
+	free(inst->si_arg);
 	free(inst);
 }
 
@@ -491,6 +492,8 @@ stk_inherit(struct sock *lso, struct sock *so, struct sockaddr *laddr,
 			break;
 		}
 		atomic_fetch_add(&inst->si_stats->sf_tot_passive_attach, 1);
+		if (linst->si_arg != NULL)
+			inst->si_arg = strdup(linst->si_arg);
 		stk_push(so, inst);
 		if (inst->si_ops->sofop_attach_passive != NULL)
 			rval = inst->si_ops->sofop_attach_passive((sof_handle_t)
@@ -551,6 +554,123 @@ stk_defers(struct sock *so)
 		r = !stk_skip(inst) && (inst->si_reg->rf_flags & SOF_DEFERS);
 	pthread_mutex_unlock(&so->so_lock);
 	return r;
+}
+
+static struct stk_inst *stk_find(struct sock *so, const char *name);
+
+/*
+ * SO_ACCEPTFILTER (FreeBSD).  The FreeBSD names reach the shipped accept
+ * filters; any other name must be a filter of the configuration.  A
+ * filter the configuration does not list is loaded by module name from
+ * the default module directory, with no parameters but af_arg.
+ */
+static const struct {
+	const char *af, *filter;
+} stk_af_names[] = {
+    {"dataready", "accf_data"},
+    {"httpready", "accf_http"},
+    {"dnsready", "accf_dns"},
+    {"tlsready", "accf_tls"},
+};
+
+static struct cfg_filter stk_af_builtin[4];
+static pthread_once_t stk_af_once = PTHREAD_ONCE_INIT;
+
+static void
+stk_af_init(void)
+{
+	size_t i;
+
+	for (i = 0; i < 4; i++) {
+		snprintf(stk_af_builtin[i].cf_name, FILNAME_MAX, "%s",
+		    stk_af_names[i].filter);
+		stk_af_builtin[i].cf_module = (char *)stk_af_names[i].filter;
+	}
+}
+
+int
+stk_af_set(struct sock *so, const struct accept_filter_arg *afa)
+{
+	const struct cfg_filter *cf = NULL;
+	char name[sizeof(afa->af_name) + 1], arg[sizeof(afa->af_arg) + 1];
+	const char *fname;
+	bool attached;
+	size_t i;
+	int error;
+
+	memcpy(name, afa->af_name, sizeof(afa->af_name));
+	name[sizeof(afa->af_name)] = '\0';
+	memcpy(arg, afa->af_arg, sizeof(afa->af_arg));
+	arg[sizeof(afa->af_arg)] = '\0';
+	fname = name;
+	pthread_once(&stk_af_once, stk_af_init);
+	for (i = 0; i < 4; i++)
+		if (strcmp(name, stk_af_names[i].af) == 0) {
+			fname = stk_af_names[i].filter;
+			cf = &stk_af_builtin[i];
+		}
+	/* The configuration's own definition wins (its parameters). */
+	if (so->so_cfg != NULL && cfg_find(so->so_cfg, fname) != NULL)
+		cf = cfg_find(so->so_cfg, fname);
+	if (cf == NULL)
+		return ENOENT;
+	pthread_mutex_lock(&so->so_lock);
+	if (so->so_af != NULL || stk_find(so, fname) != NULL) {
+		pthread_mutex_unlock(&so->so_lock);
+		return EINVAL;
+	}
+	error = stk_attach_active(so, cf, SI_F_PROG, &attached);
+	if (error == 0 && !attached)
+		error = EINVAL;
+	if (error == 0) {
+		so->so_af = stk_find(so, fname);
+		snprintf(so->so_af_name, sizeof(so->so_af_name), "%s", name);
+		if (arg[0] != '\0')
+			so->so_af->si_arg = strdup(arg);
+		stk_recompute(so);
+		stk_mblk_prop(so);
+	}
+	pthread_mutex_unlock(&so->so_lock);
+	return error == ENXIO ? ENOENT : error;
+}
+
+int
+stk_af_clear(struct sock *so)
+{
+	struct stk_inst *inst;
+
+	pthread_mutex_lock(&so->so_lock);
+	if ((inst = so->so_af) == NULL) {
+		pthread_mutex_unlock(&so->so_lock);
+		return 0;
+	}
+	so->so_af = NULL;
+	so->so_af_name[0] = '\0';
+	stk_detach_one(so, inst);
+	stk_recompute(so);
+	stk_mblk_prop(so);
+	pthread_mutex_unlock(&so->so_lock);
+	aq_release_all(so);
+	return 0;
+}
+
+int
+stk_af_get(struct sock *so, struct accept_filter_arg *afa)
+{
+	int error = 0;
+
+	memset(afa, 0, sizeof(*afa));
+	pthread_mutex_lock(&so->so_lock);
+	if (so->so_af == NULL) {
+		error = EINVAL;
+	} else {
+		memcpy(afa->af_name, so->so_af_name, sizeof(afa->af_name));
+		if (so->so_af->si_arg != NULL)
+			snprintf(afa->af_arg, sizeof(afa->af_arg), "%s",
+			    so->so_af->si_arg);
+	}
+	pthread_mutex_unlock(&so->so_lock);
+	return error;
 }
 
 /* Is any instance still deferring the connection? */
@@ -822,7 +942,11 @@ sof_get_param(sof_handle_t h, const char *key)
 {
 	struct stk_inst *inst = STK_INST(h);
 
-	if (inst == NULL || inst->si_cfg == NULL || key == NULL)
+	if (inst == NULL || key == NULL)
+		return NULL;
+	if (inst->si_arg != NULL && strcmp(key, "arg") == 0)
+		return inst->si_arg;
+	if (inst->si_cfg == NULL)
 		return NULL;
 	return cfg_param(inst->si_cfg, key);
 }

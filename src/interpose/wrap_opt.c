@@ -42,6 +42,84 @@ sfi_solfilter_set(int fd, int name, const void *val, socklen_t len)
 	return error;
 }
 
+/* SO_ACCEPTFILTER, FreeBSD's rules: only on a listening socket, the
+ * whole structure, ENOENT for an unknown filter, EINVAL when one is set
+ * already; NULL removes it and releases the connections it held. */
+static int
+sfi_af_set(int fd, const void *val, socklen_t len)
+{
+	struct accept_filter_arg afa;
+	int on = 0, error, dom, type, proto;
+	socklen_t ol = sizeof(on);
+	struct cfg_snap *cs;
+	struct sock *so;
+
+	if (LIBC(getsockopt)(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &ol) < 0)
+		return errno;
+	so = fdt_hold(fd, fdt_peek(fd));
+	if (val == NULL) {
+		error = so != NULL ? stk_af_clear(so) : 0;
+		if (so != NULL)
+			sock_rele(so);
+		return error;
+	}
+	if (!on || len < sizeof(afa)) {
+		if (so != NULL)
+			sock_rele(so);
+		return EINVAL;
+	}
+	memcpy(&afa, val, sizeof(afa));
+	if (so == NULL) {
+		/* A listener nothing was attached to: give it an object. */
+		ol = sizeof(int);
+		if (LIBC(getsockopt)(fd, SOL_SOCKET, SO_DOMAIN, &dom, &ol) <
+		        0 ||
+		    LIBC(getsockopt)(fd, SOL_SOCKET, SO_TYPE, &type, &ol) < 0 ||
+		    LIBC(getsockopt)(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &ol) <
+		        0)
+			return errno;
+		cs = sfi_config();
+		error = sock_create_empty(fd, dom, type, proto, cs, &so);
+		if (cs != NULL)
+			cfg_rele(cs);
+		if (error != 0)
+			return error;
+		atomic_fetch_and(&so->so_flags, ~(unsigned)SO_F_FILOP_OK);
+		atomic_fetch_or(&so->so_flags, SO_F_LISTENING);
+		if (LIBC(fcntl)(fd, F_GETFL) & O_NONBLOCK)
+			atomic_fetch_or(&so->so_flags, SO_F_NONBLOCK);
+		sock_hold(so);
+		fdt_set(fd, (uintptr_t)so);
+	}
+	if ((error = stk_af_set(so, &afa)) == 0)
+		error = aq_enable(so, fd);
+	sock_rele(so);
+	return error;
+}
+
+static int
+sfi_af_get(int fd, void *val, socklen_t *len)
+{
+	struct accept_filter_arg afa;
+	int on = 0, error;
+	socklen_t ol = sizeof(on);
+	struct sock *so;
+
+	if (LIBC(getsockopt)(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &ol) < 0)
+		return errno;
+	if (val == NULL || len == NULL ||
+	    (so = fdt_hold(fd, fdt_peek(fd))) == NULL)
+		return EINVAL;
+	error = stk_af_get(so, &afa);
+	sock_rele(so);
+	if (error != 0)
+		return error;
+	if (*len > sizeof(afa))
+		*len = sizeof(afa);
+	memcpy(val, &afa, *len);
+	return 0;
+}
+
 SF_EXPORT int
 setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
@@ -50,8 +128,11 @@ setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 	struct sock *so;
 	int r;
 
-	if (level == SOL_FILTER) {
-		if ((r = sfi_solfilter_set(fd, name, val, len)) != 0) {
+	if (level == SOL_FILTER ||
+	    (level == SOL_SOCKET && name == SO_ACCEPTFILTER)) {
+		r = level == SOL_FILTER ? sfi_solfilter_set(fd, name, val, len)
+		                        : sfi_af_set(fd, val, len);
+		if (r != 0) {
 			errno = r;
 			return -1;
 		}
@@ -83,6 +164,15 @@ getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 	struct sock *so;
 	int r, saved;
 
+	if (level == SOL_SOCKET && name == SO_ACCEPTFILTER) {
+		int error = sfi_af_get(fd, val, len);
+
+		if (error != 0) {
+			errno = error;
+			return -1;
+		}
+		return 0;
+	}
 	if (level == SOL_FILTER) {
 		int error = EINVAL;
 

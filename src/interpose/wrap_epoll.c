@@ -56,10 +56,12 @@ struct ep_set {
 	int es_npending;
 	struct ep_reg *es_regs;
 	struct ep_reg *es_hash[EP_NHASH];
+	struct ep_set *es_all; /* every set, for the fork handler */
 };
 
 static _Atomic(struct ep_set *) *ep_tab; /* by epfd, FDT_SIZE slots */
 static pthread_mutex_t ep_tab_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ep_set *ep_all; /* under ep_tab_lock */
 
 static struct ep_set *
 ep_get(int epfd)
@@ -270,6 +272,10 @@ ep_set_create(int epfd)
 		free(es);
 		return old;
 	}
+	pthread_mutex_lock(&ep_tab_lock);
+	es->es_all = ep_all;
+	ep_all = es;
+	pthread_mutex_unlock(&ep_tab_lock);
 	fdt_set(epfd, FDT_EPOLL);
 	return es;
 }
@@ -614,6 +620,17 @@ ep_forget(int epfd)
 		free(er);
 	}
 	(void)LIBC(close)(es->es_evfd);
+	pthread_mutex_lock(&ep_tab_lock);
+	{
+		struct ep_set **pp;
+
+		for (pp = &ep_all; *pp != NULL; pp = &(*pp)->es_all)
+			if (*pp == es) {
+				*pp = es->es_all;
+				break;
+			}
+	}
+	pthread_mutex_unlock(&ep_tab_lock);
 	pthread_mutex_destroy(&es->es_lock);
 	free(es);
 }
@@ -639,9 +656,22 @@ ep_dup(int epfd, int newfd)
 	atomic_store(&ep_tab[newfd], es);
 }
 
+/* A fork while another thread held a set's lock: the child's copy is
+ * consistent at every unlock, it only needs usable locks. */
+static void
+ep_atfork_child(void)
+{
+	struct ep_set *es;
+
+	pthread_mutex_init(&ep_tab_lock, NULL);
+	for (es = ep_all; es != NULL; es = es->es_all)
+		pthread_mutex_init(&es->es_lock, NULL);
+}
+
 __attribute__((constructor)) static void
 ep_init(void)
 {
+	pthread_atfork(NULL, NULL, ep_atfork_child);
 	sock_rdy_hook = ep_rdy_hook;
 	sock_close_hook = ep_close_hook;
 }

@@ -140,10 +140,11 @@ aq_promote(struct sock *so)
 	lso->so_aq_ready = aq->aq_nready;
 	ac->ac_state = AQ_READY;
 	pthread_mutex_unlock(&lso->so_lock);
-	/* The program reads the rest itself, from the kernel. */
+	/* The program reads the rest itself, from the kernel.  The watch
+	 * only stops here: aq_accept() ends it, waiting for a running
+	 * aq_conn_fn() that may still look at ac. */
 	if (ac->ac_watch != NULL)
-		svc_watch_end(ac->ac_watch);
-	ac->ac_watch = NULL;
+		svc_watch_mod(ac->ac_watch, 0);
 	sock_rdy_update(lso, true);
 }
 

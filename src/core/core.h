@@ -276,7 +276,7 @@ struct sock {
 	struct sock *so_aq_lso;     /* connection: its listener, while queued */
 	struct aq_conn *so_aq_conn; /* connection: its queue entry */
 	struct stk_inst *so_af;     /* SO_ACCEPTFILTER's instance */
-	char so_af_name[16];        /* ... and the name it was set with */
+	char so_af_name[17];        /* ... and the name it was set with */
 };
 
 /* Library-side readiness: what the kernel's poll cannot know. */

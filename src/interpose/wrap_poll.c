@@ -31,6 +31,12 @@ struct pl_sock {
 	struct sock_waiter ps_w;
 };
 
+/* glibc declares poll's array write-only under _FORTIFY_SOURCE; the
+ * wrapper reads it, as the kernel does. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 static bool
 pl_any_sock(const struct pollfd *fds, nfds_t n)
 {
@@ -219,6 +225,9 @@ ppoll(struct pollfd *fds, nfds_t n, const struct timespec *tmo,
 		return LIBC(ppoll)(fds, n, tmo, ss);
 	return pl_poll(fds, n, tmo, ss);
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 /* select/pselect: the same as a poll of the descriptors in the sets, when
  * one of them is a filtered socket. */

@@ -51,6 +51,20 @@ struct sock_aq {
 };
 
 static atomic_int aq_reap_pending;
+/* Set while the service thread feeds a deferred connection's filters:
+ * a release then waits until the filters returned (aq_pull()). */
+static __thread struct sock *aq_pulling;
+
+static ssize_t
+aq_pull(struct sock *so, int fd)
+{
+	ssize_t n;
+
+	aq_pulling = so;
+	n = sock_pull(so, fd);
+	aq_pulling = NULL;
+	return n;
+}
 
 static void
 aq_push(struct aq_conn **head, struct aq_conn **tail, struct aq_conn *ac)
@@ -133,6 +147,12 @@ aq_promote(struct sock *so)
 		pthread_mutex_unlock(&lso->so_lock);
 		return;
 	}
+	/* The program reads the rest itself, from the kernel.  The watch
+	 * only stops here, before the connection can be taken: aq_accept()
+	 * ends it, waiting for a running aq_conn_fn() that may still look
+	 * at ac. */
+	if (ac->ac_watch != NULL)
+		svc_watch_mod(ac->ac_watch, 0);
 	aq_unlink(&aq->aq_dhead, &aq->aq_dtail, ac);
 	aq->aq_ndef--;
 	aq_push(&aq->aq_rhead, &aq->aq_rtail, ac);
@@ -140,11 +160,6 @@ aq_promote(struct sock *so)
 	lso->so_aq_ready = aq->aq_nready;
 	ac->ac_state = AQ_READY;
 	pthread_mutex_unlock(&lso->so_lock);
-	/* The program reads the rest itself, from the kernel.  The watch
-	 * only stops here: aq_accept() ends it, waiting for a running
-	 * aq_conn_fn() that may still look at ac. */
-	if (ac->ac_watch != NULL)
-		svc_watch_mod(ac->ac_watch, 0);
 	sock_rdy_update(lso, true);
 }
 
@@ -160,7 +175,7 @@ aq_conn_fn(struct svc_watch *w, uint32_t events)
 	(void)events;
 	if (lso == NULL || ac == NULL || ac->ac_state != AQ_DEFERRED)
 		return;
-	n = sock_pull(so, svc_watch_fd(w));
+	n = aq_pull(so, svc_watch_fd(w));
 	if (ac->ac_close) {
 		aq_drop(lso, ac, false);
 	} else if (!stk_deferred(so)) {
@@ -239,7 +254,7 @@ aq_queue(struct sock *lso, struct sock *so, int fd, bool deferred)
 	/* Data may have come with the connection; filters may already be
 	 * done with it. */
 	if (deferred && so->so_aq_conn == ac && ac->ac_watch != NULL) {
-		(void)sock_pull(so, fd);
+		(void)aq_pull(so, fd);
 		if (!stk_deferred(so))
 			aq_promote(so);
 	}
@@ -463,7 +478,7 @@ aq_release_all(struct sock *lso)
 void
 aq_ready(struct sock *so)
 {
-	if (so->so_aq_lso != NULL && !stk_deferred(so))
+	if (so->so_aq_lso != NULL && so != aq_pulling && !stk_deferred(so))
 		aq_promote(so);
 }
 

@@ -98,6 +98,7 @@ void
 svc_watch_end(struct svc_watch *w)
 {
 	struct sock *so = w->sw_so;
+	int fd = w->sw_fd;
 
 	pthread_mutex_lock(&svc_lock);
 	if (w->sw_dead) {
@@ -107,11 +108,12 @@ svc_watch_end(struct svc_watch *w)
 	w->sw_dead = true;
 	while (w->sw_busy && !svc_self())
 		pthread_cond_wait(&svc_cv, &svc_lock);
+	/* From here the thread may free w at its next loop. */
 	w->sw_next = svc_grave;
 	svc_grave = w;
 	pthread_mutex_unlock(&svc_lock);
-	(void)LIBC(epoll_ctl)(svc_epfd, EPOLL_CTL_DEL, w->sw_fd, NULL);
-	(void)LIBC(close)(w->sw_fd);
+	(void)LIBC(epoll_ctl)(svc_epfd, EPOLL_CTL_DEL, fd, NULL);
+	(void)LIBC(close)(fd);
 	sock_rele(so);
 }
 
@@ -372,24 +374,22 @@ svc_watch_add(struct sock *so, int fd, uint32_t events, svc_watch_fn fn)
 		free(w);
 		return NULL;
 	}
-	pthread_mutex_lock(&svc_lock);
-	if (svc_start_locked() != 0) {
-		pthread_mutex_unlock(&svc_lock);
-		(void)LIBC(close)(w->sw_fd);
-		free(w);
-		return NULL;
-	}
-	pthread_mutex_unlock(&svc_lock);
 	sock_hold(so);
 	w->sw_so = so;
 	w->sw_fn = fn;
 	ev.data.ptr = w;
-	if (LIBC(epoll_ctl)(svc_epfd, EPOLL_CTL_ADD, w->sw_fd, &ev) < 0) {
+	/* Under svc_lock: the thread takes it before it looks at w, which
+	 * orders these stores before (the kernel does not, to a checker). */
+	pthread_mutex_lock(&svc_lock);
+	if (svc_start_locked() != 0 ||
+	    LIBC(epoll_ctl)(svc_epfd, EPOLL_CTL_ADD, w->sw_fd, &ev) < 0) {
+		pthread_mutex_unlock(&svc_lock);
 		(void)LIBC(close)(w->sw_fd);
 		sock_rele(so);
 		free(w);
 		return NULL;
 	}
+	pthread_mutex_unlock(&svc_lock);
 	return w;
 }
 

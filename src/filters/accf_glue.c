@@ -64,8 +64,10 @@ ag_release(sof_handle_t h, struct ag_inst *ai, enum accf_reason r)
 		(void)sof_timer_cancel(h, ai->ai_timer);
 		ai->ai_timer = 0;
 	}
-	sof_newconn_ready(h);
+	/* Bypassed first: once released, the connection may be accepted
+	 * (and its callbacks run) on another thread at once. */
 	sof_bypass(h);
+	sof_newconn_ready(h);
 }
 
 static void

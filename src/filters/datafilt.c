@@ -5,16 +5,21 @@
  * socket to standard error when the filter detaches.
  */
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "sockfilter.h"
 
+#define DF_ADD(c, n) atomic_fetch_add_explicit(&(c), (n), memory_order_relaxed)
+
+/* Callbacks of one socket may run on several threads at once (a
+ * listener's getsockname, data in and out): counters are atomics. */
 struct df_state {
-	unsigned long ds_in_calls, ds_in_bytes;
-	unsigned long ds_out_calls, ds_out_bytes;
-	unsigned long ds_ctl_calls, ds_events;
+	atomic_ulong ds_in_calls, ds_in_bytes;
+	atomic_ulong ds_out_calls, ds_out_bytes;
+	atomic_ulong ds_ctl_calls, ds_events;
 	int ds_verbose;
 	int ds_passive;
 };
@@ -67,8 +72,12 @@ df_detach_cb(sof_handle_t h, void *cookie, cred_t *cr)
 		    "datafilt: pid %d %s socket: in %lu bytes/%lu calls, "
 		    "out %lu bytes/%lu calls, %lu control ops, %lu events\n",
 		    (int)getpid(), ds->ds_passive ? "accepted" : "opened",
-		    ds->ds_in_bytes, ds->ds_in_calls, ds->ds_out_bytes,
-		    ds->ds_out_calls, ds->ds_ctl_calls, ds->ds_events);
+		    atomic_load(&ds->ds_in_bytes),
+		    atomic_load(&ds->ds_in_calls),
+		    atomic_load(&ds->ds_out_bytes),
+		    atomic_load(&ds->ds_out_calls),
+		    atomic_load(&ds->ds_ctl_calls),
+		    atomic_load(&ds->ds_events));
 		if (n > 0)
 			(void)!write(2, line, (size_t)n);
 	}
@@ -81,8 +90,8 @@ df_data_in_cb(sof_handle_t h, void *cookie, mblk_t *mp, int flags,
 {
 	struct df_state *ds = cookie;
 
-	ds->ds_in_calls++;
-	ds->ds_in_bytes += *sizep;
+	DF_ADD(ds->ds_in_calls, 1);
+	DF_ADD(ds->ds_in_bytes, *sizep);
 	return mp;
 }
 
@@ -99,15 +108,17 @@ df_data_out_cb(sof_handle_t h, void *cookie, mblk_t *mp, struct nmsghdr *msg,
 {
 	struct df_state *ds = cookie;
 	const mblk_t *b;
+	size_t n = 0;
 
-	ds->ds_out_calls++;
+	DF_ADD(ds->ds_out_calls, 1);
 	for (b = mp; b != NULL; b = b->b_cont)
-		ds->ds_out_bytes += MBLKL(b);
+		n += MBLKL(b);
+	DF_ADD(ds->ds_out_bytes, n);
 	return mp;
 }
 
 /* Every control operation: count and continue. */
-#define DF_COUNT (((struct df_state *)cookie)->ds_ctl_calls++)
+#define DF_COUNT DF_ADD(((struct df_state *)cookie)->ds_ctl_calls, 1)
 
 static sof_rval_t
 df_bind_cb(sof_handle_t h, void *cookie, struct sockaddr *addr, socklen_t *len,
@@ -179,7 +190,7 @@ df_mblk_prop_cb(sof_handle_t h, void *cookie, ssize_t *maxblk, ushort_t *wroff,
 static void
 df_notify_cb(sof_handle_t h, void *cookie, sof_event_t ev, uintptr_t arg)
 {
-	((struct df_state *)cookie)->ds_events++;
+	DF_ADD(((struct df_state *)cookie)->ds_events, 1);
 }
 
 static const sof_ops_t df_ops = {

@@ -611,6 +611,10 @@ dmn_sock_update(struct sock *so)
 	uintptr_t key = (uintptr_t)so;
 	unsigned i, n;
 
+	/* A server may only accept from now on: a daemon that came back
+	 * must hear from it too (no system call unless it did). */
+	dmn_tick();
+
 	ent.se_family = so->so_family;
 	ent.se_type = so->so_type;
 	ent.se_proto = so->so_proto;

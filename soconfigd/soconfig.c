@@ -10,6 +10,7 @@
  *   soconfig -p PID [--json]         the filters of every socket of PID
  *   soconfig -P [--json]             interposed processes
  *   soconfig -r                      reload the file (as SIGHUP)
+ *   soconfig -V                      the daemon's version, pid, epoch
  *   soconfig log -f                  follow filter records (tcplog)
  *
  * Exit status: 0 done; 1 the daemon refused or failed; 2 bad syntax;
@@ -53,6 +54,7 @@ sc_usage(void)
 	    "       soconfig -p PID [--json]\n"
 	    "       soconfig -P [--json]\n"
 	    "       soconfig -r\n"
+	    "       soconfig -V\n"
 	    "       soconfig log -f\n"
 	    "The daemon's socket: $SOCKFILTER_SOCKET, else %s.\n",
 	    sc_sock);
@@ -484,6 +486,19 @@ main(int argc, char **argv)
 		return sc_procs(json);
 	if (n == 2 && strcmp(args[0], "-p") == 0)
 		return sc_pfiles(args[1], json);
+	if (n == 1 && strcmp(args[0], "-V") == 0) {
+		json_t *resp = sc_simple("ping");
+
+		printf("soconfigd %s pid %lld epoch %lld configuration %lld\n",
+		    json_string_value(json_object_get(resp, "version")),
+		    (long long)json_integer_value(json_object_get(resp, "pid")),
+		    (long long)json_integer_value(
+		        json_object_get(resp, "epoch")),
+		    (long long)json_integer_value(
+		        json_object_get(resp, "config_version")));
+		json_decref(resp);
+		return SC_OK;
+	}
 	if (n == 1 && strcmp(args[0], "-r") == 0) {
 		json_decref(sc_simple("reload"));
 		return SC_OK;

@@ -447,14 +447,20 @@ sd_error(int code, const char *fmt, ...)
 	    "error", msg);
 }
 
-/* Close after the pending output (an error response) is written. */
+/* Close after the pending output (an error response) is written: shut
+ * down writing, then discard what the client still sends until its EOF
+ * (closing with unread input would reset the connection and lose the
+ * response), for at most a few seconds. */
 static void
 sd_client_close(struct sd_client *cl)
 {
+	struct timeval tv = {5, 0};
+
 	cl->cl_closing = true;
-	bufferevent_disable(cl->cl_bev, EV_READ);
+	bufferevent_set_timeouts(cl->cl_bev, &tv, &tv);
+	bufferevent_setwatermark(cl->cl_bev, EV_READ, 0, 0);
 	if (evbuffer_get_length(bufferevent_get_output(cl->cl_bev)) == 0)
-		sd_client_free(cl);
+		shutdown(bufferevent_getfd(cl->cl_bev), SHUT_WR);
 }
 
 /* ---------------------------------------------------------------------
@@ -981,6 +987,10 @@ sd_read_cb(struct bufferevent *bev, void *arg)
 	char *line;
 	size_t len;
 
+	if (cl->cl_closing) {
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
 	while (!cl->cl_closing) {
 		eol = evbuffer_search(in, "\n", 1, NULL);
 		if (eol.pos < 0) {
@@ -1025,7 +1035,7 @@ sd_write_cb(struct bufferevent *bev, void *arg)
 	struct sd_client *cl = arg;
 
 	if (cl->cl_closing)
-		sd_client_free(cl);
+		shutdown(bufferevent_getfd(bev), SHUT_WR);
 }
 
 static void
@@ -1067,7 +1077,7 @@ sd_accept_cb(struct evconnlistener *lst, evutil_socket_t fd,
 		sd_send(cl, sd_error(ENOSPC, "too many clients (%d): try later",
 		                SD_MAXCLIENTS));
 		sd_client_close(cl);
-		bufferevent_enable(cl->cl_bev, EV_WRITE);
+		bufferevent_enable(cl->cl_bev, EV_READ | EV_WRITE);
 		return;
 	}
 	/* Stop reading past one maximal request until it is handled. */
@@ -1249,9 +1259,12 @@ sd_open_cfgfile(void)
 	if (dc->dc_magic == DMN_CFG_MAGIC && dc->dc_layout == DMN_LAYOUT) {
 		epoch = atomic_load(&dc->dc_epoch) + 1;
 		version = dc->dc_version;
-		/* A daemon killed while writing left dc_seq odd. */
+		/* A daemon killed while writing left dc_seq odd; else the
+		 * text is what processes have: not republished if equal. */
 		if (atomic_load(&dc->dc_seq) & 1)
 			atomic_fetch_add(&dc->dc_seq, 1);
+		else if (dc->dc_len > 0 && dc->dc_len < DMN_CFG_TEXTMAX)
+			sd.pubtext = strndup(dmn_cfg_text(dc), dc->dc_len);
 	} else {
 		memset(dc, 0, DMN_CFG_HDRSZ);
 		dc->dc_magic = DMN_CFG_MAGIC;

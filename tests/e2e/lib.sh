@@ -310,16 +310,17 @@ soconfig()
 }
 
 # start_daemon CONF [NAME]: soconfigd -c CONF on SF_SOCK in the
-# background (DAEMON_PID), then wait until it answers a ping.
+# background (DAEMON_PID: soconfigd itself), then wait until it answers.
 start_daemon()
 {
 	local conf=$1 name=${2:-soconfigd} i
 	need_daemon
 	start_bg "$name" "${BASE_ENV[@]}" "$E2E_SBINDIR/soconfigd" -c "$conf" \
 	    -s "$SF_SOCK"
-	DAEMON_PID=$BG_PID
+	DAEMON_PID=$(child_pid "$BG_PID")
 	for ((i = 0; i < E2E_WAIT_LIMIT * 10; i++)); do
-		if soconfig -s >/dev/null 2>&1; then
+		# This daemon, not one still running on the socket.
+		if soconfig -V 2>/dev/null | grep -q " pid $DAEMON_PID "; then
 			return 0
 		fi
 		alive "$DAEMON_PID" ||

@@ -9,6 +9,11 @@
 #                         detection, then every other test
 #   tsan    build-tsan/   -DSANITIZE=thread: the tests labelled "threaded"
 #                         (skipped when there are none)
+#   fuzz    build-fuzz/   clang -fsanitize=fuzzer: soconfigd's request
+#                         parser and configuration editor for SF_FUZZ_SECS
+#                         seconds (default 20) from tests/fuzz/corpus
+#                         (skipped when clang has no libFuzzer); a long run:
+#                         see tests/fuzz/fuzz_proto.c
 #   static  src/core includes no interpose header; sofop_* is called only
 #           in src/core/stack.c; the exported symbols of libsockfilter.so
 #           match scripts/exported-symbols.txt; bash -n on the scripts;
@@ -63,7 +68,7 @@ cd "$ROOT" || exit 2
 JOBS=${SF_JOBS:-2}
 BUDGET=${SF_TEST_BUDGET:-1140}
 CTEST_TIMEOUT=${SF_CTEST_TIMEOUT:-300}
-ALL_STEPS=(deps gcc clang asan tsan static)
+ALL_STEPS=(deps gcc clang asan tsan fuzz static)
 SYMS_FILE=scripts/exported-symbols.txt
 
 usage()
@@ -379,6 +384,39 @@ step_tsan()
 	san_env_clear
 	NOTE=$CT_NOTE
 	[ "$rc" = 0 ] || return 1
+}
+
+step_fuzz()
+{
+	local probe corpus rc secs=${SF_FUZZ_SECS:-20}
+	probe=$(mktemp -d) || return 1
+	printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n)\n{ return 0; }\n' \
+	    >"$probe/p.c"
+	if ! command -v clang >/dev/null 2>&1 ||
+	    ! clang -fsanitize=fuzzer -o "$probe/p" "$probe/p.c" >/dev/null 2>&1; then
+		rm -rf "$probe"
+		NOTE="clang has no libFuzzer (-fsanitize=fuzzer)"
+		printf 'test.sh: fuzz: %s: skipped\n' "$NOTE"
+		return 2
+	fi
+	rm -rf "$probe"
+	configure fuzz build-fuzz clang Clang -DCMAKE_BUILD_TYPE=Debug \
+	    -DSF_FUZZ=ON -DSF_TESTS=OFF \
+	    "-DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" ||
+	    { NOTE="configure failed"; return 1; }
+	guarded "$LOGDIR/fuzz-build.log" cmake --build build-fuzz \
+	    --parallel "$JOBS" --target fuzz_proto ||
+	    { NOTE="build failed"; return 1; }
+	# New inputs go to a scratch corpus; the checked-in one is read only.
+	corpus=$(mktemp -d) || return 1
+	LSAN_OPTIONS="suppressions=$ROOT/tests/fuzz/lsan.supp:print_suppressions=0" \
+	    guarded "$LOGDIR/fuzz-run.log" build-fuzz/tests/fuzz/fuzz_proto \
+	    -max_total_time="$secs" -artifact_prefix="$LOGDIR/" \
+	    "$corpus" tests/fuzz/corpus/proto
+	rc=$?
+	rm -rf "$corpus"
+	NOTE="fuzz_proto: $(grep -Eo 'Done [0-9]+ runs' "$LOGDIR/fuzz-run.log" | tail -n 1) in $secs s"
+	[ "$rc" = 0 ] || { NOTE="fuzz_proto found a failure (see $LOGDIR)"; return 1; }
 }
 
 # exported_symbols LIB: the dynamic symbols LIB defines, one per line, as

@@ -169,7 +169,7 @@ ce_scan(const char *t, size_t n, struct ce_scan *sc)
 		case '[':
 		case '{':
 			if (depth == 0 && after_eq && !sc->cs_found &&
-			    w_end - w_start == 7 &&
+			    w_start != SIZE_MAX && w_end - w_start == 7 &&
 			    memcmp(t + w_start, "filters", 7) == 0 &&
 			    t[tok] != '{') {
 				sc->cs_found = true;
@@ -221,8 +221,10 @@ ce_scan(const char *t, size_t n, struct ce_scan *sc)
 			break;
 		}
 		in_name = false;
-		if (depth == 0 && t[tok] == ';')
+		if (depth == 0 && (t[tok] == ';' || t[tok] == ',')) {
 			w_start = SIZE_MAX;
+			after_eq = false;
+		}
 	}
 	if (ldepth >= 0)
 		sc->cs_found = false; /* unterminated list */

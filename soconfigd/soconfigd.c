@@ -482,7 +482,7 @@ sd_publish(const char *text)
 	}
 	seq = atomic_load(&sd.dc->dc_seq) | 1; /* odd: being written */
 	atomic_store(&sd.dc->dc_seq, seq);
-	atomic_thread_fence(memory_order_release);
+	DMN_FENCE(memory_order_release);
 	memcpy(dmn_cfg_text(sd.dc), text, len);
 	dmn_cfg_text(sd.dc)[len] = '\0';
 	sd.dc->dc_len = (uint32_t)len;
@@ -865,7 +865,7 @@ sd_pfiles(long pid)
 			s1 = atomic_load_explicit(&se->se_seq,
 			    memory_order_acquire);
 			memcpy(&copy, se, sizeof(copy));
-			atomic_thread_fence(memory_order_acquire);
+			DMN_FENCE(memory_order_acquire);
 			s2 = atomic_load_explicit(&se->se_seq,
 			    memory_order_relaxed);
 			if (s1 == s2 && !(s1 & 1))
@@ -1447,8 +1447,8 @@ main(int argc, char **argv)
 	if (sdu_socket_path(sock, sd.sock, sizeof(sd.sock)) != 0 ||
 	    strlen(sd.sock) + sizeof(DMN_SUFFIX_REG) > sizeof(sd.reg))
 		sd_fatal("socket path too long");
-	snprintf(sd.reg, sizeof(sd.reg), "%s%s", sd.sock, DMN_SUFFIX_REG);
-	snprintf(sd.cfgfile, sizeof(sd.cfgfile), "%s%s", sd.sock,
+	sd_errf(sd.reg, sizeof(sd.reg), "%s%s", sd.sock, DMN_SUFFIX_REG);
+	sd_errf(sd.cfgfile, sizeof(sd.cfgfile), "%s%s", sd.sock,
 	    DMN_SUFFIX_CFG);
 	sd.owner = geteuid();
 	signal(SIGPIPE, SIG_IGN);

@@ -377,7 +377,7 @@ dmn_cfg_read(struct dmn_cfg *dc, uint64_t *seqp)
 		return NULL;
 	memcpy(text, dmn_cfg_text(dc), len);
 	text[len] = '\0';
-	atomic_thread_fence(memory_order_acquire);
+	DMN_FENCE(memory_order_acquire);
 	s2 = atomic_load_explicit(&dc->dc_seq, memory_order_relaxed);
 	if (s1 != s2) {
 		free(text);
@@ -566,7 +566,7 @@ dmn_sock_write(struct dmn_sock *se, const struct dmn_sock *src)
 	uint32_t seq = atomic_load_explicit(&se->se_seq, memory_order_relaxed);
 
 	atomic_store_explicit(&se->se_seq, seq + 1, memory_order_relaxed);
-	atomic_thread_fence(memory_order_release);
+	DMN_FENCE(memory_order_release);
 	se->se_fd = src->se_fd;
 	se->se_family = src->se_family;
 	se->se_type = src->se_type;

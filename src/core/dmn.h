@@ -45,6 +45,22 @@
 
 #define DMN_LAYOUT 1 /* bump on any change below */
 
+/* Seqlock fences.  TSan rejects atomic_thread_fence; the other side of
+ * these fences is another process, which TSan cannot see anyway, and on
+ * x86 (the only TSan target here) a compiler barrier orders the same. */
+#if defined(__SANITIZE_THREAD__)
+#define DMN_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define DMN_TSAN 1
+#endif
+#endif
+#ifdef DMN_TSAN
+#define DMN_FENCE(mo) atomic_signal_fence(mo)
+#else
+#define DMN_FENCE(mo) atomic_thread_fence(mo)
+#endif
+
 /* ---------------------------------------------------------------------
  * S.cfg: the published configuration.
  * ------------------------------------------------------------------- */

@@ -45,6 +45,7 @@
 #define TL_F_PEER_EOF  0x2
 #define TL_F_FAILED    0x4
 #define TL_F_RESET     0x8
+#define TL_F_WRSHUT    0x10 /* this side sent its FIN (shutdown) */
 
 struct tl_conn {
 	int tc_passive;
@@ -186,8 +187,15 @@ tl_closing(sof_handle_t h, struct tl_conn *tc)
 			tc->tc_flags |= TL_F_PEER_EOF;
 		else if (ti.tcpi_state == TCP_CLOSE &&
 		         (tc->tc_flags & TL_F_CONNECTED) &&
-		         !(tc->tc_flags & TL_F_PEER_EOF))
-			tc->tc_flags |= TL_F_RESET;
+		         !(tc->tc_flags & TL_F_PEER_EOF)) {
+			/* Closed with our FIN sent: the peer's came first
+			 * (CLOSE_WAIT, LAST_ACK, CLOSE); without it, only a
+			 * reset gets there. */
+			if (tc->tc_flags & TL_F_WRSHUT)
+				tc->tc_flags |= TL_F_PEER_EOF;
+			else
+				tc->tc_flags |= TL_F_RESET;
+		}
 	}
 }
 
@@ -211,6 +219,9 @@ tl_notify_cb(sof_handle_t h, void *cookie, sof_event_t ev, uintptr_t arg)
 	case SOF_EV_CANTRECVMORE:
 		if (!(tc->tc_flags & TL_F_RESET))
 			tc->tc_flags |= TL_F_PEER_EOF;
+		break;
+	case SOF_EV_CANTSENDMORE:
+		tc->tc_flags |= TL_F_WRSHUT;
 		break;
 	case SOF_EV_CLOSING:
 		if (arg == B_TRUE)

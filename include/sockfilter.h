@@ -362,6 +362,16 @@ boolean_t sof_timer_cancel(sof_handle_t h, unsigned long id);
  * connection that is not deferred. */
 void sof_newconn_close(sof_handle_t h);
 
+/* sof_record() exists. */
+#define SOF_HAVE_RECORD 1
+/* Send one record of this instance's filter, a JSON object of len bytes
+ * (at most 16 KiB), to soconfigd's live stream ({"cmd":"follow"},
+ * `soconfig log -f`), as {"filter":NAME,"record":JSON}.  Never blocks;
+ * the library's own socket, which no filter sees.  0, ENOTCONN (no
+ * daemon), EINVAL, or the errno of the send (EAGAIN: the daemon is
+ * behind); a record that matters must also be kept elsewhere. */
+int sof_record(sof_handle_t h, const char *json, size_t len);
+
 /* ---------------------------------------------------------------------
  * For applications: FreeBSD accept filters (SOL_SOCKET, after listen).
  * ------------------------------------------------------------------- */

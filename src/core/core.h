@@ -186,14 +186,18 @@ struct st_filter {
 	struct st_filter *sf_next;
 };
 
-struct st_global {
+struct st_globals {
 	atomic_ulong sg_defer_closed;
 	atomic_ulong sg_defer_close_backlog;
 	atomic_ulong sg_defer_close_failed;
 };
 
-extern struct st_global st_global;
-/* The counters of filter name (created on first use; never freed). */
+/* The global counters live in the process's shared region (dmn.c), so
+ * st_global is an lvalue behind a pointer: st_global.sg_defer_closed. */
+struct st_globals *st_global_ref(void);
+#define st_global (*st_global_ref())
+/* The counters of filter name (created on first use; never freed; the
+ * first DMN_MAXFILT live in the region the daemon reads). */
 struct st_filter *st_filter_get(const char *name);
 /* Iterate: first, then ->sf_next (list only grows; safe without lock). */
 struct st_filter *st_filter_first(void);
@@ -536,6 +540,34 @@ bool svc_self(void);
 void svc_atfork_prepare(void);
 void svc_atfork_parent(void);
 void svc_atfork_child(void);
+/* ---------------------------------------------------------------------
+ * dmn.c: the library's side of soconfigd (layout in dmn.h).  Never blocks,
+ * never fails the program: every failure is logged once and ignored.
+ * ------------------------------------------------------------------- */
+
+struct dmn_proc;
+
+/* dmn_init(sockpath, secure, attach): where the daemon's socket is (NULL:
+ * the default; "none": no daemon); in secure mode only a configuration
+ * published by root is taken; attach is SOCKFILTER_ATTACH ("a,b": these
+ * configured filters become automatic in this process, the launcher's
+ * -a) or NULL.  Called once by the interposer's init. */
+void dmn_init(const char *sockpath, bool secure, const char *attach);
+/* The running daemon's configuration (one reference), or NULL: read the
+ * file.  Also registers this process's counters with the daemon. */
+struct cfg_snap *dmn_config_initial(void);
+/* At every socket creation: installs a newly published configuration
+ * (sf_config_set) and registers with a daemon that (re)appeared.  No
+ * system call unless something changed, or, while no daemon answers,
+ * once every DMN_RETRY_SECS. */
+void dmn_tick(void);
+#define DMN_RETRY_SECS 2
+/* Apply SOCKFILTER_ATTACH to a snapshot before it is installed. */
+void dmn_attach_env(struct cfg_snap *cs);
+/* The per-socket view: called after every change of so's stack. */
+void dmn_sock_update(struct sock *so);
+/* The process's region (created on first use), for stats.c. */
+struct dmn_proc *dmn_region(void);
 
 /* The configuration in force for new sockets (one reference taken). */
 struct cfg_snap *sf_config_get(void);

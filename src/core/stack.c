@@ -295,6 +295,7 @@ stk_recompute(struct sock *so)
 	}
 	atomic_store(&so->so_ops, ops);
 	atomic_store(&so->so_nactive, nactive);
+	dmn_sock_update(so); /* daemon: the per-socket view (dmn.c) */
 }
 
 /* ---------------------------------------------------------------------

@@ -1,9 +1,13 @@
 /*
  * stats.c: per-filter and global counters (the design's kstats).
  *
- * Counters are relaxed atomics bumped on the data path.  The per-filter
- * list only grows, new entries pushed at the head with a release store,
- * so readers walk it without a lock; only creation takes st_lock.
+ * Counters are relaxed atomics bumped on the data path.  They live in the
+ * process's region (dmn.c, a memfd the daemon maps), so soconfigd reads
+ * them without a message per event.  The per-filter list only grows: an
+ * entry is filled, then published by a release store of dp_nfilt and of
+ * the list head, so readers (here and in the daemon) walk it without a
+ * lock; only creation takes st_lock.  Entries beyond the region's
+ * DMN_MAXFILT come from the heap: counted here, invisible to the daemon.
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -12,8 +16,7 @@
 #include <string.h>
 
 #include "core.h"
-
-struct st_global st_global;
+#include "dmn.h"
 
 static _Atomic(struct st_filter *) st_head;
 static pthread_mutex_t st_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -37,6 +40,12 @@ st_init_once(void)
 	pthread_atfork(NULL, NULL, st_atfork_child);
 }
 
+struct st_globals *
+st_global_ref(void)
+{
+	return &dmn_region()->dp_global;
+}
+
 static struct st_filter *
 st_lookup(const char *name)
 {
@@ -47,6 +56,26 @@ st_lookup(const char *name)
 		if (strncmp(sf->sf_name, name, FILNAME_MAX - 1) == 0)
 			return sf;
 	return NULL;
+}
+
+/* A zeroed entry: the next one of the region, else from the heap. */
+static struct st_filter *
+st_alloc(const char *name)
+{
+	struct dmn_proc *dp = dmn_region();
+	uint32_t n = atomic_load_explicit(&dp->dp_nfilt, memory_order_relaxed);
+	struct st_filter *sf;
+
+	if (n < DMN_MAXFILT) {
+		sf = &dp->dp_filters[n];
+		snprintf(sf->sf_name, sizeof(sf->sf_name), "%s", name);
+		atomic_store_explicit(&dp->dp_nfilt, n + 1,
+		    memory_order_release);
+		return sf;
+	}
+	if ((sf = calloc(1, sizeof(*sf))) != NULL)
+		snprintf(sf->sf_name, sizeof(sf->sf_name), "%s", name);
+	return sf;
 }
 
 struct st_filter *
@@ -61,9 +90,7 @@ st_filter_get(const char *name)
 	pthread_once(&st_once, st_init_once);
 	pthread_mutex_lock(&st_lock);
 	/* Another thread may have created it since the lookup. */
-	if ((sf = st_lookup(name)) == NULL &&
-	    (sf = calloc(1, sizeof(*sf))) != NULL) {
-		snprintf(sf->sf_name, sizeof(sf->sf_name), "%s", name);
+	if ((sf = st_lookup(name)) == NULL && (sf = st_alloc(name)) != NULL) {
 		sf->sf_next =
 		    atomic_load_explicit(&st_head, memory_order_relaxed);
 		atomic_store_explicit(&st_head, sf, memory_order_release);
@@ -128,6 +155,7 @@ size_t
 st_format_json(char *buf, size_t len)
 {
 	struct st_json sj = {buf, buf != NULL ? len : 0, 0};
+	struct st_globals *sg = st_global_ref();
 	struct st_filter *sf;
 	const char *sep = "";
 
@@ -136,11 +164,10 @@ st_format_json(char *buf, size_t len)
 	st_json_printf(&sj,
 	    "{\"global\":{\"defer_closed\":%lu,\"defer_close_backlog\":%lu,"
 	    "\"defer_close_failed\":%lu},\"filters\":{",
-	    atomic_load_explicit(&st_global.sg_defer_closed,
+	    atomic_load_explicit(&sg->sg_defer_closed, memory_order_relaxed),
+	    atomic_load_explicit(&sg->sg_defer_close_backlog,
 	        memory_order_relaxed),
-	    atomic_load_explicit(&st_global.sg_defer_close_backlog,
-	        memory_order_relaxed),
-	    atomic_load_explicit(&st_global.sg_defer_close_failed,
+	    atomic_load_explicit(&sg->sg_defer_close_failed,
 	        memory_order_relaxed));
 	for (sf = st_filter_first(); sf != NULL; sf = sf->sf_next) {
 		st_json_printf(&sj, "%s", sep);

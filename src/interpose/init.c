@@ -107,6 +107,7 @@ static void
 sfi_init_once(void)
 {
 	char moddir[PATH_MAX + 16];
+	struct cfg_snap *cs;
 
 	sfi_busy++;
 	sfi_find_libdir();
@@ -118,7 +119,14 @@ sfi_init_once(void)
 		    "secure mode: environment ignored, "
 		    "modules only from %s",
 		    moddir);
-	sf_config_set(sfi_load_config());
+	/* soconfigd's configuration when one runs, else the file. */
+	dmn_init(sfi_env("SOCKFILTER_SOCKET"), sfi_secure,
+	    sfi_env("SOCKFILTER_ATTACH"));
+	if ((cs = dmn_config_initial()) == NULL) {
+		cs = sfi_load_config();
+		dmn_attach_env(cs);
+	}
+	sf_config_set(cs);
 	atexit(sfi_at_exit);
 	sfi_busy--;
 }
@@ -136,6 +144,7 @@ struct cfg_snap *
 sfi_config(void)
 {
 	pthread_once(&sfi_once, sfi_init_once);
+	dmn_tick(); /* a new published configuration: no syscall otherwise */
 	return sf_config_get();
 }
 

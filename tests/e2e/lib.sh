@@ -285,3 +285,91 @@ sha()
 	h=$(sha256sum <"$1") || return 1
 	printf '%s\n' "${h%% *}"
 }
+
+# ---------------------------------------------------------------------
+# soconfigd.  E2E_SBINDIR holds soconfigd, soconfig and sockfilter.
+# ---------------------------------------------------------------------
+
+# SF_SOCK: the daemon's socket of the case (SOCKFILTER_SOCKET).
+SF_SOCK=""
+DAEMON_PID=""
+
+# need_daemon: fail unless the daemon's programs are built.
+need_daemon()
+{
+	need_file "$E2E_SBINDIR/soconfigd" "$E2E_SBINDIR/soconfig" \
+	    "$E2E_SBINDIR/sockfilter"
+	: "${SF_SOCK:=$E2E_TMP/run/soconfigd.sock}"
+}
+
+# soconfig ARGS...: run soconfig against the case's daemon (hang guard).
+soconfig()
+{
+	SOCKFILTER_SOCKET=$SF_SOCK timeout -k 5 "$E2E_CLIENT_LIMIT" \
+	    "$E2E_SBINDIR/soconfig" "$@"
+}
+
+# start_daemon CONF [NAME]: soconfigd -c CONF on SF_SOCK in the
+# background (DAEMON_PID: soconfigd itself), then wait until it answers.
+start_daemon()
+{
+	local conf=$1 name=${2:-soconfigd} i
+	need_daemon
+	start_bg "$name" "${BASE_ENV[@]}" "$E2E_SBINDIR/soconfigd" -c "$conf" \
+	    -s "$SF_SOCK"
+	DAEMON_PID=$(child_pid "$BG_PID")
+	for ((i = 0; i < E2E_WAIT_LIMIT * 10; i++)); do
+		# This daemon, not one still running on the socket.
+		if soconfig -V 2>/dev/null | grep -q " pid $DAEMON_PID "; then
+			return 0
+		fi
+		alive "$DAEMON_PID" ||
+		    fail "soconfigd exited: $(tail -n 3 "$E2E_TMP/$name.err")"
+		sleep 0.1
+	done
+	fail "soconfigd did not answer on $SF_SOCK after $E2E_WAIT_LIMIT s"
+}
+
+# set_daemon_preload [NAME=VALUE...]: PRELOAD_ENV runs a program under the
+# library with the case's daemon (no SOCKFILTER_CONF).
+set_daemon_preload()
+{
+	PRELOAD_ENV=("${BASE_ENV[@]}" "SOCKFILTER_SOCKET=$SF_SOCK" "$@")
+	if preloaded; then
+		PRELOAD_ENV+=("LD_PRELOAD=$E2E_LIB")
+	fi
+}
+
+# wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds (a
+# condition reached asynchronously, never a timing assertion); status 1
+# if it never did.
+wait_for()
+{
+	local limit=$1 i
+	shift
+	for ((i = 0; i < limit * 10; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# jq_py EXPR FILE: evaluate a Python expression on the JSON in FILE
+# (bound to j) and print the result.
+jq_py()
+{
+	python3 -c 'import json,sys; j=json.load(open(sys.argv[2])); print(eval(sys.argv[1]))' \
+	    "$1" "$2"
+}
+
+# child_pid PID: the program a start_bg PID (its `timeout`) runs.
+child_pid()
+{
+	local c i
+	for ((i = 0; i < E2E_WAIT_LIMIT * 10; i++)); do
+		c=$(pgrep -P "$1" | head -n 1)
+		[ -n "$c" ] && { printf '%s\n' "$c"; return 0; }
+		sleep 0.1
+	done
+	fail "no child of PID $1"
+}

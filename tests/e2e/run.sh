@@ -12,6 +12,7 @@
 #   --moddir DIR     shipped modules (default BUILD_DIR/lib/sockfilter)
 #   --testmods DIR   test-only modules (default BUILD_DIR/tests/filters)
 #   --bindir DIR     xfer and filopt (default BUILD_DIR/tests/e2e)
+#   --sbindir DIR    soconfigd, soconfig, sockfilter (default BUILD_DIR/bin)
 #   --no-preload     run the cases without the library: checks the cases'
 #                    own plumbing; what only a filter can do is not checked
 #   --keep           keep each case's temporary directory
@@ -35,6 +36,7 @@ lib=""
 moddir=""
 testmods=""
 bindir=""
+sbindir=""
 preload=1
 keep=0
 list=0
@@ -45,6 +47,7 @@ while [ $# -gt 0 ]; do
 	--moddir) [ $# -ge 2 ] || usage; moddir=$2; shift 2 ;;
 	--testmods) [ $# -ge 2 ] || usage; testmods=$2; shift 2 ;;
 	--bindir) [ $# -ge 2 ] || usage; bindir=$2; shift 2 ;;
+	--sbindir) [ $# -ge 2 ] || usage; sbindir=$2; shift 2 ;;
 	--no-preload) preload=0; shift ;;
 	--keep) keep=1; shift ;;
 	--list) list=1; shift ;;
@@ -76,6 +79,7 @@ build=$(cd "$build" && pwd) || exit 2
 : "${moddir:=$build/lib/sockfilter}"
 : "${testmods:=$build/tests/filters}"
 : "${bindir:=$build/tests/e2e}"
+: "${sbindir:=$build/bin}"
 
 if [ "${#cases[@]}" -eq 0 ]; then
 	for f in "$here"/cases/*.sh; do
@@ -117,10 +121,10 @@ for cname in "${cases[@]}"; do
 	(
 		export E2E_CASE=$cname E2E_SRC=$here E2E_BUILD=$build \
 		    E2E_LIB=$lib E2E_MODDIR=$moddir E2E_TESTMODS=$testmods \
-		    E2E_BINDIR=$bindir E2E_PRELOAD=$preload \
+		    E2E_BINDIR=$bindir E2E_SBINDIR=$sbindir E2E_PRELOAD=$preload \
 		    E2E_REASON=$reason E2E_KEEP=$keep
 		unset LD_PRELOAD SOCKFILTER_CONF SOCKFILTER_DEBUG \
-		    SOCKFILTER_TRACE SOCKFILTER_SOCKET
+		    SOCKFILTER_TRACE SOCKFILTER_SOCKET SOCKFILTER_ATTACH
 		# shellcheck source=lib.sh
 		. "$here/lib.sh"
 		NEEDS=()

@@ -295,17 +295,21 @@ sha()
 # reports which path ran.
 # ---------------------------------------------------------------------
 E2E_RECHUNK_TIMERS=${E2E_RECHUNK_TIMERS:-0}
+# E2E_RECHUNK_PARAMS="KEY=VALUE ...": extra rechunk params for every case
+# (e.g. "hold_in=0" holds only outgoing bytes, "hold_ms=20").
+E2E_RECHUNK_PARAMS=${E2E_RECHUNK_PARAMS:-}
 
 # rechunk_conf FILE [KEY=VALUE...]: a configuration attaching rechunk
 # automatically to every TCP socket (inet and inet6 stream), summary
 # lines appended to $E2E_TMP/rechunk.log; extra params as KEY=VALUE
-# (VALUE written as is: quote strings yourself).
+# (VALUE written as is: quote strings yourself), then E2E_RECHUNK_PARAMS.
 rechunk_conf()
 {
-	local file=$1 kv params=""
+	local file=$1 kv params="" extra=()
 	shift
 	need_file "$E2E_TESTMODS/rechunk.so"
-	for kv in "$@"; do
+	read -ra extra <<<"$E2E_RECHUNK_PARAMS"
+	for kv in "$@" "${extra[@]}"; do
 		params+=" ${kv%%=*} = ${kv#*=};"
 	done
 	cat >"$file" <<CONF

@@ -100,7 +100,8 @@ run_case()
 	head -c 786432 /dev/urandom | base64 -w0 >"$E2E_TMP/big.txt"
 	rechunk_conf "$conf"
 	session base "${BASE_ENV[@]}"
-	set_preload "$conf"
+	# redis uses jemalloc: under ASan the runtime must be loaded first.
+	set_preload_runtime "$conf"
 	rechunk_reset
 	session pre "${PRELOAD_ENV[@]}"
 	rechunk_check "redis-server, redis-benchmark and redis-cli"

@@ -11,6 +11,32 @@
                                     until both EOFs; print "c2s BYTES CRC" and
                                     "s2c BYTES CRC" (CRC-32, 8 hex digits) of
                                     what crossed
+  helpers.py asyncio-echo HOST PORT
+  helpers.py selectors-echo HOST PORT
+  helpers.py forking-echo HOST PORT
+                                    echo servers (asyncio streams; one
+                                    selectors loop over nonblocking
+                                    sockets; socketserver forking a child
+                                    per connection, which prints its pid
+                                    first): echo until EOF, then shut
+                                    down writing; serve forever
+  helpers.py asyncio-client HOST PORT CONNS MSGS
+  helpers.py selectors-client HOST PORT CONNS MSGS
+                                    CONNS concurrent connections, each
+                                    sending MSGS messages of mixed sizes
+                                    (1 B to 256 KiB, some pipelined) and
+                                    checking that the echo is the same
+                                    bytes; then EOF both ways.  One PASS
+                                    or FAIL line, status 1 on FAIL
+  helpers.py exec-listen HOST PORT  bind and listen without CLOEXEC, then
+                                    exec "helpers.py inherited-echo FD"
+  helpers.py exec-connect HOST PORT MSGS
+                                    connect without CLOEXEC, then exec
+                                    "helpers.py fd-client FD MSGS"
+  helpers.py inherited-echo FD      socket.socket(fileno=FD): tcp-echo on
+                                    an inherited listening socket
+  helpers.py fd-client FD MSGS      the selectors client's exchange on an
+                                    inherited connected socket
 
 Loopback only.  The cases bound every run with `timeout`; the socket
 timeouts below are hang guards too.
@@ -180,21 +206,336 @@ def relay(lport, tport):
     return 0
 
 
+# ---------------------------------------------------------------------
+# Event-loop, forking and exec-inherited echo servers and clients.
+# ---------------------------------------------------------------------
+
+def sizes_for(tag, count):
+    """Mixed message sizes, deterministic per tag: mostly small, some
+    around common buffer sizes, a few up to 256 KiB."""
+    out = []
+    x = zlib.crc32(bytes(str(tag), "ascii")) | 1
+    for _ in range(count):
+        x = (x * 1103515245 + 12345) & 0x7FFFFFFF
+        r = x % 100
+        if r < 50:
+            out.append(1 + x % 200)
+        elif r < 80:
+            out.append(1000 + x % 16384)
+        elif r < 95:
+            out.append(60000 + x % 8000)
+        else:
+            out.append(1 + x % 262144)
+    return out
+
+
+def serve_echo_conn(conn):
+    with conn:
+        while True:
+            data = conn.recv(65536)
+            if not data:
+                break
+            conn.sendall(data)
+        conn.shutdown(socket.SHUT_WR)
+
+
+def listen_on(host, port, backlog=64):
+    srv = socket.socket(family(host), socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((host, port))
+    srv.listen(backlog)
+    return srv
+
+
+def asyncio_echo(host, port):
+    import asyncio
+
+    async def handle(reader, writer):
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                break
+            writer.write(data)
+            await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    async def main():
+        server = await asyncio.start_server(handle, host, port,
+                                            reuse_address=True)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+    return 0
+
+
+def asyncio_client(host, port, conns, msgs):
+    import asyncio
+
+    totals = {"bytes": 0, "msgs": 0, "bad": 0}
+
+    async def one(n):
+        reader, writer = await asyncio.open_connection(host, port)
+        sizes = sizes_for(f"a{n}", msgs)
+        i = 0
+        while i < len(sizes):
+            # Sometimes pipeline up to 3 messages before reading back.
+            batch = sizes[i:i + 1 + (i % 3)]
+            want = b"".join(pattern(f"a{n}.{i + j}", sz)
+                            for j, sz in enumerate(batch))
+            writer.write(want)
+            await writer.drain()
+            got = await asyncio.wait_for(reader.readexactly(len(want)),
+                                         GUARD)
+            if got != want:
+                totals["bad"] += 1
+            totals["bytes"] += len(want)
+            totals["msgs"] += len(batch)
+            i += len(batch)
+        writer.write_eof()
+        rest = await asyncio.wait_for(reader.read(), GUARD)
+        if rest:
+            totals["bad"] += 1
+        writer.close()
+        await writer.wait_closed()
+
+    async def main():
+        await asyncio.gather(*(one(n) for n in range(conns)))
+
+    asyncio.run(main())
+    ok = totals["bad"] == 0 and totals["msgs"] == conns * msgs
+    print(("PASS" if ok else "FAIL") +
+          f" asyncio-client: {conns} connections, {totals['msgs']} messages,"
+          f" {totals['bytes']} bytes echoed, {totals['bad']} mismatches",
+          flush=True)
+    return 0 if ok else 1
+
+
+def selectors_echo(host, port):
+    import selectors
+
+    sel = selectors.DefaultSelector()
+    srv = listen_on(host, port)
+    srv.setblocking(False)
+    sel.register(srv, selectors.EVENT_READ, None)
+    state = {}
+
+    def update(c):
+        st = state[c]
+        ev = 0 if st["eof"] else selectors.EVENT_READ
+        if st["out"]:
+            ev |= selectors.EVENT_WRITE
+        if ev == 0:
+            sel.unregister(c)
+            c.shutdown(socket.SHUT_WR)
+            c.close()
+            del state[c]
+        else:
+            sel.modify(c, ev, None)
+
+    while True:
+        for key, mask in sel.select():
+            if key.fileobj is srv:
+                try:
+                    c, _ = srv.accept()
+                except BlockingIOError:
+                    continue
+                c.setblocking(False)
+                state[c] = {"out": bytearray(), "eof": False}
+                sel.register(c, selectors.EVENT_READ, None)
+                continue
+            c = key.fileobj
+            st = state[c]
+            if mask & selectors.EVENT_READ:
+                try:
+                    data = c.recv(65536)
+                except BlockingIOError:
+                    data = None
+                if data == b"":
+                    st["eof"] = True
+                elif data:
+                    st["out"] += data
+            if st["out"]:
+                try:
+                    n = c.send(st["out"])
+                    del st["out"][:n]
+                except BlockingIOError:
+                    pass
+            update(c)
+
+
+def selectors_exchange(socks, msgs, tagbase):
+    """Drive the echo exchange over nonblocking sockets with one selector;
+    returns (messages, bytes, mismatches)."""
+    import selectors
+
+    sel = selectors.DefaultSelector()
+    conns = {}
+    for n, s in enumerate(socks):
+        s.setblocking(False)
+        sizes = sizes_for(f"{tagbase}{n}", msgs)
+        conns[s] = {"tag": f"{tagbase}{n}", "sizes": sizes, "i": 0,
+                    "out": bytearray(), "want": b"", "got": bytearray(),
+                    "eof_sent": False}
+        sel.register(s, selectors.EVENT_READ | selectors.EVENT_WRITE, None)
+    total_msgs = total_bytes = bad = 0
+
+    def next_msg(st):
+        if st["i"] >= len(st["sizes"]):
+            return False
+        i = st["i"]
+        st["want"] = pattern(f"{st['tag']}.{i}", st["sizes"][i])
+        st["out"] += st["want"]
+        st["got"] = bytearray()
+        st["i"] += 1
+        return True
+
+    for st in conns.values():
+        next_msg(st)
+    open_socks = set(conns)
+    while open_socks:
+        for key, mask in sel.select(GUARD):
+            s = key.fileobj
+            st = conns[s]
+            if mask & selectors.EVENT_WRITE and st["out"]:
+                try:
+                    n = s.send(st["out"])
+                    del st["out"][:n]
+                except BlockingIOError:
+                    pass
+            if mask & selectors.EVENT_READ:
+                try:
+                    data = s.recv(262144)
+                except BlockingIOError:
+                    data = None
+                if data == b"":
+                    if len(st["got"]) or not st["eof_sent"]:
+                        bad += 1
+                    sel.unregister(s)
+                    s.close()
+                    open_socks.discard(s)
+                    continue
+                if data:
+                    st["got"] += data
+                    if len(st["got"]) > len(st["want"]):
+                        bad += 1
+                    if len(st["got"]) >= len(st["want"]):
+                        if bytes(st["got"]) != st["want"]:
+                            bad += 1
+                        total_msgs += 1
+                        total_bytes += len(st["want"])
+                        st["got"] = bytearray()
+                        st["want"] = b""
+                        if not next_msg(st):
+                            s.shutdown(socket.SHUT_WR)
+                            st["eof_sent"] = True
+            ev = selectors.EVENT_READ
+            if st["out"]:
+                ev |= selectors.EVENT_WRITE
+            sel.modify(s, ev, None)
+    return total_msgs, total_bytes, bad
+
+
+def report_exchange(name, conns, msgs, result):
+    total_msgs, total_bytes, bad = result
+    ok = bad == 0 and total_msgs == conns * msgs
+    print(("PASS" if ok else "FAIL") +
+          f" {name}: {conns} connections, {total_msgs} messages,"
+          f" {total_bytes} bytes echoed, {bad} mismatches", flush=True)
+    return 0 if ok else 1
+
+
+def selectors_client(host, port, conns, msgs):
+    socks = []
+    for _ in range(conns):
+        s = socket.create_connection((host, port), timeout=GUARD)
+        socks.append(s)
+    return report_exchange("selectors-client", conns, msgs,
+                           selectors_exchange(socks, msgs, "s"))
+
+
+def forking_echo(host, port):
+    import os
+    import socketserver
+
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self):
+            serve_echo_conn(self.request)
+
+    class Server(socketserver.ForkingTCPServer):
+        allow_reuse_address = True
+        address_family = family(host)
+
+    print(f"server pid {os.getpid()}", flush=True)
+    with Server((host, port), Handler) as srv:
+        srv.serve_forever()
+    return 0
+
+
+def exec_listen(host, port):
+    import os
+    srv = listen_on(host, port)
+    srv.set_inheritable(True)
+    fd = srv.detach()
+    os.execv(sys.executable, [sys.executable, __file__, "inherited-echo",
+                              str(fd)])
+
+
+def exec_connect(host, port, msgs):
+    import os
+    s = socket.create_connection((host, port), timeout=GUARD)
+    s.set_inheritable(True)
+    fd = s.detach()
+    os.execv(sys.executable, [sys.executable, __file__, "fd-client",
+                              str(fd), str(msgs)])
+
+
+def inherited_echo(fd):
+    import os
+    srv = socket.socket(fileno=fd)
+    print(f"pid {os.getpid()}: inherited fd {fd}: {srv.family.name} "
+          f"listening on port {srv.getsockname()[1]}", flush=True)
+    while True:
+        conn, _ = srv.accept()
+        threading.Thread(target=serve_echo_conn, args=(conn,),
+                         daemon=True).start()
+
+
+def fd_client(fd, msgs):
+    import os
+    s = socket.socket(fileno=fd)
+    print(f"pid {os.getpid()}: inherited fd {fd}: {s.family.name} "
+          f"connected to port {s.getpeername()[1]}", flush=True)
+    return report_exchange("fd-client", 1, msgs,
+                           selectors_exchange([s], msgs, "f"))
+
+
 def main(argv):
-    if len(argv) != 4:
+    cmds = {
+        "tcp-echo": (tcp_echo, [str, int]),
+        "udp-echo": (udp_echo, [str, int]),
+        "udp-client": (udp_client, [str, int]),
+        "relay": (relay, [int, int]),
+        "asyncio-echo": (asyncio_echo, [str, int]),
+        "asyncio-client": (asyncio_client, [str, int, int, int]),
+        "selectors-echo": (selectors_echo, [str, int]),
+        "selectors-client": (selectors_client, [str, int, int, int]),
+        "forking-echo": (forking_echo, [str, int]),
+        "exec-listen": (exec_listen, [str, int]),
+        "exec-connect": (exec_connect, [str, int, int]),
+        "inherited-echo": (inherited_echo, [int]),
+        "fd-client": (fd_client, [int, int]),
+    }
+    if len(argv) < 2 or argv[1] not in cmds or \
+            len(argv) - 2 != len(cmds[argv[1]][1]):
         print(__doc__, file=sys.stderr)
         return 2
-    cmd, a1, a2 = argv[1], argv[2], argv[3]
-    if cmd == "tcp-echo":
-        return tcp_echo(a1, int(a2))
-    if cmd == "udp-echo":
-        return udp_echo(a1, int(a2))
-    if cmd == "udp-client":
-        return udp_client(a1, int(a2))
-    if cmd == "relay":
-        return relay(int(a1), int(a2))
-    print(__doc__, file=sys.stderr)
-    return 2
+    fn, types = cmds[argv[1]]
+    return fn(*(t(a) for t, a in zip(types, argv[2:])))
 
 
 if __name__ == "__main__":

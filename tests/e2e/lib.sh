@@ -91,6 +91,23 @@ set_preload()
 	fi
 }
 
+# set_preload_runtime CONF [NAME=VALUE...]: set_preload, with the
+# sanitizer runtime (SF_PRELOAD_PREFIX, set by scripts/test.sh in a
+# sanitizer pass) first in LD_PRELOAD.  For programs that crash without
+# it, such as those linked with jemalloc (redis): ASan loaded later, as a
+# dependency of the instrumented library, finds malloc already taken.
+# Not for curl, which hangs with it (scripts/test.sh explains why).
+set_preload_runtime()
+{
+	local i
+	set_preload "$@"
+	preloaded && [ -n "${SF_PRELOAD_PREFIX:-}" ] || return 0
+	for i in "${!PRELOAD_ENV[@]}"; do
+		[ "${PRELOAD_ENV[i]}" = "LD_PRELOAD=$E2E_LIB" ] &&
+		    PRELOAD_ENV[i]="LD_PRELOAD=$SF_PRELOAD_PREFIX:$E2E_LIB"
+	done
+}
+
 # e2e_setup: temporary directory and the cleanup trap.
 e2e_setup()
 {
@@ -284,6 +301,100 @@ sha()
 	local h
 	h=$(sha256sum <"$1") || return 1
 	printf '%s\n' "${h%% *}"
+}
+
+# ---------------------------------------------------------------------
+# The rechunk test filter (tests/filters/rechunk.c).
+#
+# E2E_RECHUNK_TIMERS=1 makes rechunk_check require the timer path (bytes
+# held and injected from sof_timer_arm timers); the default 0 accepts the
+# immediate path a core without filter timers falls back to, and only
+# reports which path ran.
+# ---------------------------------------------------------------------
+E2E_RECHUNK_TIMERS=${E2E_RECHUNK_TIMERS:-0}
+# E2E_RECHUNK_PARAMS="KEY=VALUE ...": extra rechunk params for every case
+# (e.g. "hold_in=0" holds only outgoing bytes, "hold_ms=20").
+E2E_RECHUNK_PARAMS=${E2E_RECHUNK_PARAMS:-}
+
+# rechunk_conf FILE [KEY=VALUE...]: a configuration attaching rechunk
+# automatically to every TCP socket (inet and inet6 stream), summary
+# lines appended to $E2E_TMP/rechunk.log; extra params as KEY=VALUE
+# (VALUE written as is: quote strings yourself), then E2E_RECHUNK_PARAMS.
+rechunk_conf()
+{
+	local file=$1 kv params="" extra=()
+	shift
+	need_file "$E2E_TESTMODS/rechunk.so"
+	read -ra extra <<<"$E2E_RECHUNK_PARAMS"
+	for kv in "$@" "${extra[@]}"; do
+		params+=" ${kv%%=*} = ${kv#*=};"
+	done
+	cat >"$file" <<CONF
+module_path = [ "$E2E_TESTMODS", "$E2E_MODDIR" ];
+filters = (
+  {
+    name      = "rechunk";
+    module    = "rechunk";
+    attach    = "auto";
+    sockets   = [ "inet:stream:tcp", "inet6:stream:tcp" ];
+    params    = { summary = "$E2E_TMP/rechunk.log";$params };
+  }
+);
+CONF
+}
+
+# rechunk_sum KEY [FILE]: the sum of counter KEY (out_bytes, blocks,
+# held_out, timer, immediate, errors, ...) over every summary line of
+# FILE (default $E2E_TMP/rechunk.log); "held" is held_out + held_in.
+rechunk_sum()
+{
+	awk -v k="$1" '
+	{
+		for (i = 1; i <= NF; i++) {
+			split($i, kv, "=")
+			if (kv[1] == k || (k == "held" && kv[1] ~ /^held_/))
+				s += kv[2]
+		}
+	}
+	END { print s + 0 }' "${2:-$E2E_TMP/rechunk.log}" 2>/dev/null || echo 0
+}
+
+# rechunk_check WHAT: the rechunk filter ran in this preloaded run: at
+# least one summary line, blocks re-chunked; with E2E_RECHUNK_TIMERS=1
+# also bytes held and injected from timers, never the immediate path.
+# Logs the counters either way.  Nothing to check without the preload.
+rechunk_check()
+{
+	local what=$1 f=$E2E_TMP/rechunk.log n blocks held timer imm
+	preloaded || return 0
+	[ -s "$f" ] || fail "$what: rechunk wrote no summary line (not attached?)"
+	n=$(grep -c '^rechunk: ' "$f")
+	blocks=$(rechunk_sum blocks)
+	held=$(rechunk_sum held)
+	timer=$(rechunk_sum timer)
+	imm=$(rechunk_sum immediate)
+	log "$what: rechunk on $n sockets: blocks $blocks, held $held," \
+	    "timer $timer, immediate $imm, merged $(rechunk_sum merged)," \
+	    "errors $(rechunk_sum errors), dropped $(rechunk_sum dropped)"
+	[ "$blocks" -gt 0 ] || fail "$what: rechunk re-chunked nothing"
+	if [ "$E2E_RECHUNK_TIMERS" = 1 ]; then
+		grep -q 'timers=no' "$f" &&
+		    fail "$what: sof_timer_arm failed (timers=no) with E2E_RECHUNK_TIMERS=1"
+		[ "$held" -gt 0 ] && [ "$timer" -gt 0 ] ||
+		    fail "$what: the timer path did not run (held $held, timer $timer)"
+		[ "$imm" = 0 ] ||
+		    fail "$what: rechunk fell back to the immediate path $imm times"
+	elif [ "$timer" -gt 0 ]; then
+		log "$what: the timer path ran (E2E_RECHUNK_TIMERS=1 would require it)"
+	else
+		log "$what: immediate path only (no filter timers in this core)"
+	fi
+}
+
+# rechunk_reset: start a new summary file (before the next preloaded run).
+rechunk_reset()
+{
+	: >"$E2E_TMP/rechunk.log"
 }
 
 # ---------------------------------------------------------------------

@@ -342,9 +342,10 @@ int sof_lib_version(void);
 
 /* sof_timer_arm() and sof_timer_cancel() exist. */
 #define SOF_HAVE_TIMERS 1
-/* A timer callback: runs on the library's service thread, serialized
- * with the instance's other callbacks (the socket's lock is held), so it
- * may inject, flow-control, release or close a deferred connection. */
+/* A timer callback: runs on the library's service thread, never at the
+ * same time as the socket's data_in callbacks (so what data_in let
+ * through is queued before anything the timer injects in); it may
+ * inject, flow-control, release or close a deferred connection. */
 typedef void (*sof_timer_fn_t)(sof_handle_t h, void *cookie, void *arg);
 /* Call fn(h, cookie, arg) once, msec milliseconds from now.  Returns a
  * timer id (never 0), or 0 with errno set (ENOMEM, EINVAL).  Every

@@ -249,6 +249,7 @@ struct sock {
 	pthread_mutex_t so_lock; /* stack, flags, queues (recursive) */
 	pthread_mutex_t so_rxlock; /* one receiver at a time: keeps order */
 	pthread_mutex_t so_txlock; /* one sender at a time: keeps order */
+	pthread_mutex_t so_inlock; /* data_in + queueing vs injection in */
 	int so_fd;                 /* a descriptor of it (handles, logs) */
 	int so_family, so_type, so_proto;
 	atomic_uint so_flags;  /* SO_F_* */

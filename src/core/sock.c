@@ -87,6 +87,7 @@ sock_locks_init(struct sock *so)
 	pthread_mutex_init(&so->so_lock, &ma);
 	pthread_mutex_init(&so->so_rxlock, &ma);
 	pthread_mutex_init(&so->so_txlock, &ma);
+	pthread_mutex_init(&so->so_inlock, &ma);
 	pthread_mutexattr_destroy(&ma);
 }
 
@@ -328,10 +329,14 @@ sock_fill(struct sock *so, int fd, struct msghdr *umsg, size_t hint, int kflags)
 	}
 	rm->rm_alen = kmsg.msg_namelen;
 	rm->rm_flags = kmsg.msg_flags & MSG_TRUNC;
+	/* data_in and the queueing of what it returns are one step against
+	 * injections (a filter's timer must not overtake what it let by). */
+	pthread_mutex_lock(&so->so_inlock);
 	if (n > 0)
 		mp = stk_data_in(so, so->so_bottom, mp,
 		    kmsg.msg_flags & MSG_OOB);
 	if (mp == NULL && (stream || n > 0)) {
+		pthread_mutex_unlock(&so->so_inlock);
 		free(rm); /* consumed by a filter */
 		return n == 0 ? 1 : n;
 	}
@@ -345,6 +350,7 @@ sock_fill(struct sock *so, int fd, struct msghdr *umsg, size_t hint, int kflags)
 	so->so_rq_tail = rm;
 	so->so_rq_bytes += rm->rm_len;
 	pthread_mutex_unlock(&so->so_lock);
+	pthread_mutex_unlock(&so->so_inlock);
 	return n == 0 ? 1 : n; /* an empty datagram is still a message */
 }
 
@@ -1004,10 +1010,14 @@ sock_inject_in(struct sock *so, struct stk_inst *inst, mblk_t *mp,
 	struct sock_rmsg *rm;
 
 	atomic_fetch_or(&so->so_flags, SO_F_ASYNC);
+	pthread_mutex_lock(&so->so_inlock); /* see sock_fill() */
 	mp = stk_data_in(so, inst->si_up, mp, 0);
-	if (mp == NULL)
+	if (mp == NULL) {
+		pthread_mutex_unlock(&so->so_inlock);
 		return 0;
+	}
 	if ((rm = calloc(1, sizeof(*rm))) == NULL) {
+		pthread_mutex_unlock(&so->so_inlock);
 		freemsg(mp);
 		return ENOMEM;
 	}
@@ -1026,6 +1036,7 @@ sock_inject_in(struct sock *so, struct stk_inst *inst, mblk_t *mp,
 		atomic_fetch_or(&so->so_flags, SO_F_INJ_INFC);
 	}
 	pthread_mutex_unlock(&so->so_lock);
+	pthread_mutex_unlock(&so->so_inlock);
 	sock_rdy_update(so, true); /* new data: wake readers, even edge ones */
 	return 0;
 }

@@ -192,9 +192,17 @@ svc_run_timers(void)
 		pthread_mutex_unlock(&svc_lock);
 		/* The instance cannot detach meanwhile: detach cancels its
 		 * timers and waits for svc_running to move on. */
-		if (!(t->st_inst->si_flags & SI_F_BYPASS))
+		if (!(t->st_inst->si_flags & SI_F_BYPASS)) {
+			struct sock *so = t->st_inst->si_sock;
+
+			/* Serialized with data_in and its queueing, so that
+			 * a timer's injection keeps the order of the stream
+			 * (the socket cannot go: detach waits for us). */
+			pthread_mutex_lock(&so->so_inlock);
 			t->st_fn((sof_handle_t)t->st_inst,
 			    atomic_load(&t->st_inst->si_cookie), t->st_arg);
+			pthread_mutex_unlock(&so->so_inlock);
+		}
 		free(t);
 		aq_reap(); /* the timer may have closed a connection */
 		pthread_mutex_lock(&svc_lock);

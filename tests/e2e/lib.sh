@@ -311,7 +311,7 @@ sha()
 # immediate path a core without filter timers falls back to, and only
 # reports which path ran.
 # ---------------------------------------------------------------------
-E2E_RECHUNK_TIMERS=${E2E_RECHUNK_TIMERS:-0}
+E2E_RECHUNK_TIMERS=${E2E_RECHUNK_TIMERS:-1}
 # E2E_RECHUNK_PARAMS="KEY=VALUE ...": extra rechunk params for every case
 # (e.g. "hold_in=0" holds only outgoing bytes, "hold_ms=20").
 E2E_RECHUNK_PARAMS=${E2E_RECHUNK_PARAMS:-}

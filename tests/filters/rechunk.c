@@ -28,7 +28,8 @@
  *   hold_ms      delay before held bytes are injected (default 3)
  *   hold_max     most bytes of a message's tail held back (default 2048)
  *   hold_cap     held bytes past which they go out at once (default 256K)
- *   hold_in      hold every Nth received message whole, 0 never (default 2)
+ *   hold_in      hold the tail of every Nth received message, 0 never
+ *                (default 2)
  *   chunk_max    largest piece a block is split into (default 8192)
  *   verbose      true: one summary line per socket at detach, on stderr
  *   summary      a file that summary lines are appended to (implies verbose)
@@ -453,6 +454,38 @@ rc_detach_cb(sof_handle_t h, void *cookie, cred_t *cr)
 	free(st);
 }
 
+/* The last keep bytes of mp (len bytes) as one private block; mp loses
+ * them.  NULL (mp untouched) without memory. */
+static mblk_t *
+rc_split_tail(mblk_t *mp, size_t len, size_t keep)
+{
+	size_t off = len - keep, done = 0;
+	const mblk_t *b;
+	mblk_t *tail;
+
+	if ((tail = allocb(keep, BPRI_MED)) == NULL)
+		return NULL;
+	for (b = mp; b != NULL && done < keep; b = b->b_cont) {
+		size_t bl = MBLKL(b), st, c;
+
+		if (off >= bl) {
+			off -= bl;
+			continue;
+		}
+		st = off;
+		c = bl - st < keep - done ? bl - st : keep - done;
+		memcpy(tail->b_wptr, b->b_rptr + st, c);
+		tail->b_wptr += c;
+		done += c;
+		off = 0;
+	}
+	if (!adjmsg(mp, -(ssize_t)keep)) {
+		freeb(tail);
+		return NULL;
+	}
+	return tail;
+}
+
 /*
  * data_out: re-chunk; if nothing is held, keep the tail (up to hold_max
  * bytes) on a timer and pass the head; if something is held, queue the
@@ -511,30 +544,7 @@ rc_data_out_cb(sof_handle_t h, void *cookie, mblk_t *mp, struct nmsghdr *msg,
 	keep = 1 + rc_seed(st) % (len - 1);
 	if (keep > st->rs_hold_max)
 		keep = st->rs_hold_max;
-	/* The tail as one private block; mp loses those bytes. */
-	if ((tail = allocb(keep, BPRI_MED)) != NULL) {
-		size_t off = len - keep, done = 0;
-		const mblk_t *b;
-
-		for (b = mp; b != NULL && done < keep; b = b->b_cont) {
-			size_t bl = MBLKL(b), s, c;
-
-			if (off >= bl) {
-				off -= bl;
-				continue;
-			}
-			s = off;
-			c = bl - s < keep - done ? bl - s : keep - done;
-			memcpy(tail->b_wptr, b->b_rptr + s, c);
-			tail->b_wptr += c;
-			done += c;
-			off = 0;
-		}
-		if (!adjmsg(mp, -(ssize_t)keep)) {
-			freeb(tail);
-			tail = NULL;
-		}
-	}
+	tail = rc_split_tail(mp, len, keep);
 	pthread_mutex_lock(&st->rs_lock);
 	if (tail != NULL) {
 		rc_queue(d, tail, keep);
@@ -548,11 +558,11 @@ rc_data_out_cb(sof_handle_t h, void *cookie, mblk_t *mp, struct nmsghdr *msg,
 }
 
 /*
- * rc_in_hold: data_in keeps whole messages only.  The part data_in
- * returns is queued by the library after the callback returns, outside
- * any lock a timer is serialized with, so a timer injecting a held tail
- * could overtake it.  A whole message held while nothing is in flight
- * cannot be overtaken.
+ * data_in: like data_out, keep the tail of every hold_in-th message on a
+ * timer and pass the head.  A message arriving while bytes are held takes
+ * them along in front of it, so a read never comes back empty because of
+ * us.  The library serializes data_in and injections in, so the head
+ * returned here is queued before the timer can inject the tail.
  */
 static mblk_t *
 rc_data_in_cb(sof_handle_t h, void *cookie, mblk_t *mp, int flags,
@@ -560,7 +570,8 @@ rc_data_in_cb(sof_handle_t h, void *cookie, mblk_t *mp, int flags,
 {
 	struct rc_state *st = cookie;
 	struct rc_dir *d = &st->rs_in;
-	size_t len = msgdsize(mp);
+	size_t len = msgdsize(mp), keep;
+	mblk_t *tail;
 	int over, hold;
 
 	RC_ADD(st, rs_in_bytes, len);
@@ -568,7 +579,8 @@ rc_data_in_cb(sof_handle_t h, void *cookie, mblk_t *mp, int flags,
 	if (len == 0 || flags != 0)
 		return mp;
 	pthread_mutex_lock(&st->rs_lock);
-	if (d->rd_held != NULL || d->rd_busy || d->rd_fc) {
+	if (d->rd_busy || d->rd_fc) {
+		/* An injection is on its way: stay behind it. */
 		rc_queue(d, mp, len);
 		over = d->rd_bytes > st->rs_hold_cap;
 		pthread_mutex_unlock(&st->rs_lock);
@@ -580,7 +592,20 @@ rc_data_in_cb(sof_handle_t h, void *cookie, mblk_t *mp, int flags,
 		*sizep = 0;
 		return NULL;
 	}
-	hold = st->rs_hold_in > 0 && ++d->rd_seq % st->rs_hold_in == 0;
+	if (d->rd_held != NULL) {
+		mblk_t *held = d->rd_held;
+
+		/* The held bytes go first, with this message; the armed
+		 * timer finds nothing. */
+		d->rd_held = d->rd_last = NULL;
+		d->rd_bytes = 0;
+		pthread_mutex_unlock(&st->rs_lock);
+		linkb(held, mp);
+		*sizep = msgdsize(held);
+		return rc_rechunk(st, held);
+	}
+	hold =
+	    st->rs_hold_in > 0 && ++d->rd_seq % st->rs_hold_in == 0 && len >= 2;
 	if (!hold ||
 	    atomic_load_explicit(&rc_no_timers, memory_order_relaxed)) {
 		pthread_mutex_unlock(&st->rs_lock);
@@ -588,16 +613,32 @@ rc_data_in_cb(sof_handle_t h, void *cookie, mblk_t *mp, int flags,
 			RC_ADD(st, rs_immediate, 1);
 		return rc_rechunk(st, mp);
 	}
+	keep = 1 + rc_seed(st) % (len - 1);
+	if (keep > st->rs_hold_max)
+		keep = st->rs_hold_max;
+	/* Stored before the timer is armed, so it cannot fire on nothing. */
+	if ((tail = rc_split_tail(mp, len, keep)) == NULL) {
+		pthread_mutex_unlock(&st->rs_lock);
+		return rc_rechunk(st, mp);
+	}
+	rc_queue(d, tail, keep);
 	d->rd_arming = 1;
 	pthread_mutex_unlock(&st->rs_lock);
-	if (!rc_arm(h, st, d, 0))
-		return rc_rechunk(st, mp);
-	pthread_mutex_lock(&st->rs_lock);
-	rc_queue(d, mp, len);
-	pthread_mutex_unlock(&st->rs_lock);
-	RC_ADD(st, rs_held_in, 1);
-	*sizep = 0;
-	return NULL;
+	if (!rc_arm(h, st, d, 0)) {
+		/* No timer: the tail goes on with its head after all. */
+		pthread_mutex_lock(&st->rs_lock);
+		if (d->rd_held == tail) {
+			d->rd_held = d->rd_last = NULL;
+			d->rd_bytes = 0;
+			linkb(mp, tail);
+			keep = 0;
+		}
+		pthread_mutex_unlock(&st->rs_lock);
+	}
+	if (keep > 0)
+		RC_ADD(st, rs_held_in, 1);
+	*sizep = len - keep;
+	return rc_rechunk(st, mp);
 }
 
 /* shutdown(SHUT_WR) sends the FIN next: held bytes must precede it. */

@@ -12,6 +12,10 @@
 NEEDS=(redis-server redis-benchmark redis-cli)
 
 BENCH_N=${BENCH_N:-20000}
+# Under the preload rechunk holds the tail of requests for a few ms, and a
+# request split that way is answered about 40 ms later (an open problem,
+# see the issue notes): fewer requests keep the run bounded.
+BENCH_N_PRE=${BENCH_N_PRE:-1000}
 BENCH_TESTS=set,get,incr,lpush,lpop,mset
 
 # cli PREFIX... -- ARGS...: one redis-cli command, its output on stdout.
@@ -36,7 +40,7 @@ expect_reply()
 # session TAG PREFIX...: redis-server under PREFIX, benchmarks, commands.
 session()
 {
-	local tag=$1 srv p out n got
+	local tag=$1 srv p out n got nreq
 	shift
 	port=$(free_port tcp) || fail "no free port"
 	start_bg "redis-$tag" "$@" redis-server --port "$port" \
@@ -44,9 +48,11 @@ session()
 	    --dir "$E2E_TMP" --logfile "$E2E_TMP/redis-$tag.log"
 	srv=$BG_PID
 	wait_port "$port" tcp "$srv"
+	nreq=$BENCH_N
+	[ "$tag" = pre ] && nreq=$BENCH_N_PRE
 	for p in 1 16; do
 		run_client "bench-$tag-P$p" "$@" redis-benchmark -h 127.0.0.1 \
-		    -p "$port" -n "$BENCH_N" -c 20 -P "$p" -t "$BENCH_TESTS" \
+		    -p "$port" -n "$nreq" -c 20 -P "$p" -t "$BENCH_TESTS" \
 		    --csv
 		expect_ok "redis-benchmark -P $p ($tag)" "$?"
 		out=$E2E_TMP/bench-$tag-P$p.out

@@ -168,6 +168,9 @@ void reg_set_default_dir(const char *dir, bool secure);
 int reg_resolve(const struct cfg_snap *cs, const struct cfg_filter *cf,
     struct reg_filter **rfp);
 void reg_rele(struct reg_filter *rf);
+/* Exclude module loading (the service thread's creation). */
+void reg_serialize_begin(void);
+void reg_serialize_end(void);
 
 /* ---------------------------------------------------------------------
  * stats.c: per-filter and global counters (the design's kstats).

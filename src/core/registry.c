@@ -92,6 +92,21 @@ reg_lock_drop(void)
 	pthread_mutex_unlock(&reg_lock);
 }
 
+/* Held by the service thread's creation: under ThreadSanitizer a
+ * pthread_create racing a dlopen can deadlock the runtime, and the
+ * library never needs both at once. */
+void
+reg_serialize_begin(void)
+{
+	reg_lock_take();
+}
+
+void
+reg_serialize_end(void)
+{
+	reg_lock_drop();
+}
+
 static struct reg_filter *
 reg_find_locked(const char *name)
 {

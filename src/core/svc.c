@@ -279,7 +279,9 @@ svc_start_locked(void)
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	reg_serialize_begin();
 	error = pthread_create(&svc_tid, &attr, svc_main, NULL);
+	reg_serialize_end();
 	pthread_attr_destroy(&attr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (error != 0) {

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 
 #include "sockfilter.h"
@@ -24,13 +25,19 @@
  * mblk.c internals (the public STREAMS calls are in sockfilter.h).
  * ------------------------------------------------------------------- */
 
-#define DBLK_F_BORROWED 0x1 /* db_base is the application's buffer */
+#define DBLK_F_BORROWED 0x1  /* db_base is the application's buffer */
+#define DBLK_F_CACHED   0x2  /* allocb's small size: back to tc_free() */
+#define MB_SMALL        2048 /* data bytes of a cached allocb block */
 
-/* mb_borrow(buf, len): an M_DATA block over the caller's buffer without a
- * copy (b_rptr = buf, b_wptr = buf + len).  The data block holds one extra
- * reference for the caller, so DB_REF() > 1 tells filters to copy before
- * writing.  NULL if out of memory. */
-mblk_t *mb_borrow(const void *buf, size_t len);
+/* The dblk of mb_borrow(), with what only loans need (mblk.c). */
+struct mb_loan {
+	dblk_t ml_db;           /* first: b_datap points here */
+	unsigned char *ml_copy; /* heap copy once the loan ended, or NULL */
+	unsigned char ml_lock;  /* spin lock: borrowers and their pointers */
+	bool ml_lent;           /* phantom reference still held */
+};
+
+/* mb_borrow(buf, len) is below, after the tcache it uses. */
 /* mb_unborrow(mp): end of the call that lent the buffer.  Drops the
  * caller's reference and frees mp; if any block still points at the
  * buffer (a filter kept it), the data is first copied to the heap and
@@ -51,10 +58,172 @@ mblk_t *mb_advance(mblk_t *mp, size_t n);
 /* mb_copyout(mp, off, dst, len): copy up to len bytes starting at offset
  * off of the chain to dst; returns the bytes copied. */
 size_t mb_copyout(const mblk_t *mp, size_t off, void *dst, size_t len);
+/* mb_dsize(mp): msgdsize() of a message (mp not NULL) without a call
+ * for the usual single block. */
+static inline size_t
+mb_dsize(const mblk_t *mp)
+{
+	if (mp->b_cont == NULL && mp->b_datap->db_type == M_DATA &&
+	    mp->b_wptr >= mp->b_rptr)
+		return (size_t)(mp->b_wptr - mp->b_rptr);
+	return msgdsize(mp);
+}
 /* mb_alloc_prop(len, wroff, tail): a block of len data bytes with wroff
  * bytes of head room and tail bytes of tail room (b_rptr = base + wroff,
  * b_wptr = b_rptr, so the caller fills it). */
 mblk_t *mb_alloc_prop(size_t len, size_t wroff, size_t tail);
+
+/* ---------------------------------------------------------------------
+ * tcache.c: per-thread free lists for the data path's small objects.
+ * ------------------------------------------------------------------- */
+
+enum tc_kind {
+	TC_MBLK, /* mblk_t */
+	TC_LOAN, /* mblk.c's loan record (the dblk of mb_borrow) */
+	TC_DBLK, /* allocb's dblk with MB_SMALL data bytes (mblk.c) */
+	TC_RMSG, /* struct sock_rmsg */
+	TC_NKINDS
+};
+
+struct tc_list {
+	void *tl_head;    /* linked through each object's first word */
+	unsigned tl_room; /* objects the list may still take */
+	size_t tl_size;   /* ASan builds: the kind's size, to unpoison */
+};
+
+struct tc_cache {
+	struct tc_list tc_lists[TC_NKINDS];
+	int tc_state; /* TC_S_* */
+};
+
+#define TC_S_NEW    0 /* no free yet in this thread: tl_room is 0 */
+#define TC_S_ACTIVE 1 /* exit destructor registered */
+#define TC_S_DEAD   2 /* exiting (or no destructor): no caching */
+
+/* Initial-exec: the library is preloaded, and a per-call
+ * __tls_get_addr would cost a good part of what the lists save. */
+extern __thread struct tc_cache tc_cache
+    __attribute__((tls_model("initial-exec"), visibility("hidden")));
+
+/* Under ASan a kept object is poisoned, so a use after free still
+ * reports; it is unpoisoned whole before it goes back to free(), since
+ * the malloc may not be ASan's (the runtime loaded after libc, as when a
+ * program that is not instrumented preloads the library alone). */
+#if defined(__SANITIZE_ADDRESS__)
+#define TC_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TC_ASAN 1
+#endif
+#endif
+#ifdef TC_ASAN
+#include <sanitizer/asan_interface.h>
+#define TC_POISON(p, n)   ASAN_POISON_MEMORY_REGION((p), (n))
+#define TC_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define TC_POISON(p, n)   ((void)(p), (void)(n))
+#define TC_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+void tc_free_slow(enum tc_kind kind, void *p, size_t size);
+
+/* tc_alloc(kind, size): an object this thread kept, else malloc(size).
+ * Every caller of one kind passes the same size.  Contents undefined. */
+static inline void *
+tc_alloc(enum tc_kind kind, size_t size)
+{
+	struct tc_list *tl = &tc_cache.tc_lists[kind];
+	void *p = tl->tl_head;
+
+	if (p == NULL)
+		return malloc(size);
+	TC_UNPOISON(p, size);
+	tl->tl_head = *(void **)p;
+	tl->tl_room++;
+	return p;
+}
+
+/* tc_free(kind, p, size): keep p for this thread's next tc_alloc of that
+ * kind, or free() it when the list is full.  p came from tc_alloc() of
+ * the same kind, on any thread. */
+static inline void
+tc_free(enum tc_kind kind, void *p, size_t size)
+{
+	struct tc_list *tl = &tc_cache.tc_lists[kind];
+
+	if (tl->tl_room == 0) {
+		tc_free_slow(kind, p, size);
+		return;
+	}
+	*(void **)p = tl->tl_head;
+#ifdef TC_ASAN
+	tl->tl_size = size;
+#endif
+	TC_POISON(p, size);
+	tl->tl_head = p;
+	tl->tl_room--;
+}
+
+/* A valid address for empty windows (mblk.c). */
+extern unsigned char mb_nodata[1] SF_HIDDEN;
+
+/* mb_borrow(buf, len): an M_DATA block over the caller's buffer without a
+ * copy (b_rptr = buf, b_wptr = buf + len).  The data block holds one extra
+ * reference for the caller, so DB_REF() > 1 tells filters to copy before
+ * writing.  NULL if out of memory.  Inline: every filtered send and
+ * receive lends. */
+static inline mblk_t *
+mb_borrow(const void *buf, size_t len)
+{
+	/* Never written through: filters copy when DB_REF() > 1. */
+	unsigned char *p = (unsigned char *)(uintptr_t)buf;
+	struct mb_loan *ml;
+	mblk_t *mp;
+
+	if (p == NULL) {
+		if (len > 0)
+			return NULL;
+		p = mb_nodata;
+	}
+	if ((ml = tc_alloc(TC_LOAN, sizeof(*ml))) == NULL)
+		return NULL;
+	if ((mp = tc_alloc(TC_MBLK, sizeof(*mp))) == NULL) {
+		tc_free(TC_LOAN, ml, sizeof(*ml));
+		return NULL;
+	}
+	*ml = (struct mb_loan){
+	    .ml_db =
+	        {
+	            .db_base = p,
+	            .db_lim = p + len,
+	            .db_ref = 2, /* mp + the lender's phantom reference */
+	            .db_type = M_DATA,
+	            .db_flags = DBLK_F_BORROWED,
+	            .db_borrowers = mp,
+	        },
+	    .ml_lent = true,
+	};
+	*mp = (mblk_t){.b_rptr = p, .b_wptr = p + len, .b_datap = &ml->ml_db};
+	return mp;
+}
+
+/* mb_unborrow_lent(mp): mb_unborrow() for the lender that still owns the
+ * block mb_borrow() gave it, before it ended the loan.  Inline for the
+ * usual case: mp and the phantom are the only references, so nobody else
+ * can reach the loan and both go back without a lock. */
+static inline int
+mb_unborrow_lent(mblk_t *mp)
+{
+	dblk_t *db = mp->b_datap;
+
+	if (mp->b_cont == NULL &&
+	    __atomic_load_n(&db->db_ref, __ATOMIC_ACQUIRE) == 2) {
+		tc_free(TC_MBLK, mp, sizeof(*mp));
+		tc_free(TC_LOAN, db, sizeof(struct mb_loan));
+		return 0;
+	}
+	return mb_unborrow(mp);
+}
 
 /* ---------------------------------------------------------------------
  * config.c: libconfig file -> immutable, refcounted snapshot.
@@ -246,14 +415,24 @@ struct sock_rmsg {
 	int rm_flags; /* MSG_TRUNC, MSG_OOB ... from the kernel */
 };
 
+/* so_rxlock/so_txlock (sock.c): recursive (a filter may inject from a
+ * data callback) and held across blocking kernel calls, but taken on
+ * every filtered send and receive, so uncontended it costs one atomic
+ * instruction each way instead of a recursive pthread mutex's ~40. */
+struct sock_xlock {
+	atomic_uint xl_state; /* futex: 0 free, 1 held, 2 waited for */
+	_Atomic(const void *) xl_owner; /* holder's identity, or NULL */
+	unsigned xl_depth;              /* holder's recursion depth */
+};
+
 struct sock {
 	atomic_int so_refs;      /* one for all descriptors + one per caller */
 	atomic_int so_nfds;      /* descriptors referring to it */
 	pthread_mutex_t so_lock; /* stack, flags, queues (recursive) */
-	pthread_mutex_t so_rxlock; /* one receiver at a time: keeps order */
-	pthread_mutex_t so_txlock; /* one sender at a time: keeps order */
-	pthread_mutex_t so_inlock; /* data_in + queueing vs injection in */
-	int so_fd;                 /* a descriptor of it (handles, logs) */
+	struct sock_xlock so_rxlock; /* one receiver at a time: keeps order */
+	struct sock_xlock so_txlock; /* one sender at a time: keeps order */
+	struct sock_xlock so_inlock; /* data_in + queueing vs injection in */
+	int so_fd;                   /* a descriptor of it (handles, logs) */
 	int so_family, so_type, so_proto;
 	atomic_uint so_flags;  /* SO_F_* */
 	atomic_int so_nactive; /* instances not bypassed */
@@ -265,6 +444,9 @@ struct sock {
 	struct sock_rmsg *so_rq_head, *so_rq_tail;
 	size_t so_rq_bytes;
 	int so_rx_error; /* error to report after queued data */
+	/* Entry for what filters made beyond the caller's buffer in an
+	 * in-place read; queued only into an empty queue, so always free. */
+	struct sock_rmsg so_rq_spare;
 	/* send side, under so_txlock */
 	mblk_t *so_tx_rem; /* transformed bytes the kernel has not taken */
 	ssize_t so_maxblk;
@@ -337,11 +519,28 @@ int sock_create(int fd, int family, int type, int proto, struct cfg_snap *cs,
  * take from that queue; another errno: the connection must be closed. */
 int sock_accepted(struct sock *lso, int fd, struct sock **sop);
 /* Reference counting: sock_hold() for a caller, sock_rele() drops it; the
- * last reference detaches every filter and recycles the object. */
+ * last reference detaches every filter and recycles the object
+ * (sock_destroy).  sock_rele is inline: every filtered call drops one. */
 void sock_hold(struct sock *so);
-void sock_rele(struct sock *so);
-/* sock_tryhold(so): take a caller reference unless the object is dying. */
-bool sock_tryhold(struct sock *so);
+void sock_destroy(struct sock *so);
+static inline void
+sock_rele(struct sock *so)
+{
+	if (atomic_fetch_sub(&so->so_refs, 1) == 1)
+		sock_destroy(so);
+}
+/* sock_tryhold(so): take a caller reference unless the object is dying.
+ * Inline: every filtered call takes one. */
+static inline bool
+sock_tryhold(struct sock *so)
+{
+	int r = atomic_load(&so->so_refs);
+
+	while (r > 0)
+		if (atomic_compare_exchange_weak(&so->so_refs, &r, r + 1))
+			return true;
+	return false;
+}
 /* A descriptor now also refers to so (dup). */
 void sock_fd_add(struct sock *so);
 /* A descriptor of so was closed.  The last one sends SOF_EV_CLOSING and
@@ -353,6 +552,11 @@ void sock_atfork_child(void);
 /* Data path.  These return a byte count, or -errno. */
 ssize_t sock_recvmsg(struct sock *so, int fd, struct msghdr *msg, int flags);
 ssize_t sock_sendmsg(struct sock *so, int fd, const struct msghdr *msg,
+    int flags);
+/* sock_recvmsg()/sock_sendmsg() of one buffer (recv, read, send, write):
+ * the usual case is cheaper than through a msghdr. */
+ssize_t sock_recv(struct sock *so, int fd, void *buf, size_t len, int flags);
+ssize_t sock_send(struct sock *so, int fd, const void *buf, size_t len,
     int flags);
 /* Does the library hold something for the application to read (data, an
  * empty datagram, a pending error)? */
@@ -415,7 +619,19 @@ mblk_t *stk_data_out(struct sock *so, struct stk_inst *from, mblk_t *mp,
 mblk_t *stk_data_in(struct sock *so, struct stk_inst *from, mblk_t *mp,
     int flags);
 mblk_t *stk_data_in_proc(struct sock *so, mblk_t *mp, size_t *sizep);
-void stk_count_in(struct sock *so, size_t n);
+mblk_t *stk_data_in_now(struct sock *so, mblk_t *mp, int flags, size_t *sizep);
+/* Count delivered bytes against every active filter (inline: one per
+ * receive). */
+static inline void
+stk_count_in(struct sock *so, size_t n)
+{
+	struct stk_inst *inst;
+
+	for (inst = so->so_bottom; inst != NULL; inst = inst->si_up)
+		if (!(inst->si_flags & SI_F_BYPASS))
+			atomic_fetch_add_explicit(&inst->si_stats->sf_bytes_in,
+			    n, memory_order_relaxed);
+}
 /* sock.c: injection entry points behind sof_inject_data_*. */
 int sock_inject_out(struct sock *so, struct stk_inst *inst, mblk_t *mp,
     struct nmsghdr *msg, boolean_t *flowctrl);
@@ -505,6 +721,10 @@ int sock_accept_new(struct sock *lso, int fd, struct sock **sop,
     bool *deferred);
 /* Read what the kernel has into the receive queue, without blocking. */
 ssize_t sock_pull(struct sock *so, int fd);
+/* data_in and its queueing against timers and injections in: held by
+ * sock_fill, sock_inject_in and the service thread's timers. */
+void sock_inlock(struct sock *so);
+void sock_inunlock(struct sock *so);
 /* Call fn on every live socket object (a reference held meanwhile). */
 void sock_foreach(void (*fn)(struct sock *so));
 /* Move a descriptor of the library's own out of the program's way (to a

@@ -3,8 +3,11 @@
  * buffers, and the zero-copy loan of an application's send buffer.
  *
  * Map:
- *   mblk_t          malloc'd alone: a window [b_rptr, b_wptr) into a dblk
- *   dblk_t          allocb: one malloc, the dblk then its data (MB_DHDR on)
+ *   mblk_t          allocated alone (tcache): a window [b_rptr, b_wptr)
+ *                   into a dblk
+ *   dblk_t          allocb: one allocation, the dblk then its data (MB_DHDR
+ *                   on); up to MB_SMALL bytes from the tcache
+ *                   (DBLK_F_CACHED), larger ones from malloc
  *                   esballoc: the dblk alone over the caller's buffer
  *                   mb_borrow: the dblk is the head of a struct mb_loan
  *   db_ref          atomic; whoever drops it to 0 frees the dblk (and calls
@@ -21,20 +24,26 @@
  * before the buffer goes back to the application.
  *
  * Locking.  Plain dblks are lock-free (atomic db_ref only).  A loaned dblk
- * has a mutex (ml_lock) guarding db_borrowers, db_base/db_lim and the
- * b_rptr/b_wptr of its borrowers while they are moved; every call that
- * adds, drops or copies a block of that dblk takes it, for the dblk's
- * whole life (db_flags never changes, so the choice of path never races).
+ * has a spin lock (ml_lock, one byte: nothing to create or destroy per
+ * loan) guarding db_borrowers, db_base/db_lim and the b_rptr/b_wptr of its
+ * borrowers while they are moved; every call that adds, drops or copies a
+ * block of that dblk takes it (db_flags never changes, so the choice of
+ * path never races).  Critical sections are a list walk or one copy, and
+ * the lock is contended only when a filter handed a block of a loan to
+ * another thread.  The lender skips the lock when db_ref shows that no
+ * block but its own is left (mb_unborrow, mb_loan_end): nobody else can
+ * reach the loan then.  Only the lender touches ml_lent.
  * Rule for filters: until the send call returns, a block on a loaned
  * buffer belongs to the sending thread; another thread may only free it
  * (freeb/freemsg), dupb it or copy it (copyb/copymsg), since mb_unborrow
  * may move b_rptr/b_wptr under it.  A fork() while another thread holds
- * ml_lock leaves that one loan unusable in the child; loans last one send
- * call, so that is accepted rather than adding atfork handlers.
+ * ml_lock leaves that one loan unusable in the child; loans last one call,
+ * so that is accepted rather than adding atfork handlers.
  */
 #include "core.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,17 +53,9 @@
 #define MB_ALIGN _Alignof(max_align_t)
 #define MB_DHDR  ((sizeof(dblk_t) + MB_ALIGN - 1) & ~(MB_ALIGN - 1))
 
-/* The dblk of mb_borrow(), with what only loans need. */
-struct mb_loan {
-	dblk_t ml_db;            /* first: b_datap points here */
-	pthread_mutex_t ml_lock; /* borrowers and their pointers */
-	unsigned char *ml_copy;  /* heap copy once the loan ended, or NULL */
-	bool ml_lent;            /* phantom reference still held */
-};
-
 /* A valid address for empty windows: loans of nothing, and kept blocks
  * that lost their data because the copy failed (ENOMEM). */
-static unsigned char mb_nodata[1];
+unsigned char mb_nodata[1];
 static bool mb_nomem_logged;
 
 static struct mb_loan *
@@ -82,27 +83,58 @@ mb_clamp(unsigned char *p, unsigned char *lo, unsigned char *hi)
 	return p < lo ? lo : p > hi ? hi : p;
 }
 
+static void
+mb_loan_lock(struct mb_loan *ml)
+{
+	unsigned spins = 0;
+
+	while (__atomic_exchange_n(&ml->ml_lock, 1, __ATOMIC_ACQUIRE) != 0)
+		while (__atomic_load_n(&ml->ml_lock, __ATOMIC_RELAXED) != 0)
+			if (++spins % 64 == 0)
+				sched_yield(); /* the holder may be preempted */
+}
+
+static void
+mb_loan_unlock(struct mb_loan *ml)
+{
+	__atomic_store_n(&ml->ml_lock, 0, __ATOMIC_RELEASE);
+}
+
+/* A block on db (NULL: none yet), window empty at db_base. */
 static mblk_t *
 mb_new(dblk_t *db)
 {
-	mblk_t *mp = calloc(1, sizeof(*mp));
+	mblk_t *mp = tc_alloc(TC_MBLK, sizeof(*mp));
+	unsigned char *base = db != NULL ? db->db_base : NULL;
 
 	if (mp == NULL)
 		return NULL;
-	mp->b_datap = db;
-	mp->b_rptr = mp->b_wptr = db->db_base;
+	*mp = (mblk_t){.b_rptr = base, .b_wptr = base, .b_datap = db};
 	return mp;
+}
+
+static void
+mb_mblk_free(mblk_t *mp)
+{
+	tc_free(TC_MBLK, mp, sizeof(*mp));
 }
 
 /* A dblk with size bytes of data in the same allocation, one reference. */
 static dblk_t *
 mb_dblk_alloc(size_t size)
 {
+	unsigned char flags = 0;
 	dblk_t *db;
 
-	if (size > SIZE_MAX - MB_DHDR)
+	if (size <= MB_SMALL) {
+		/* One size for every small block: any of them can serve. */
+		db = tc_alloc(TC_DBLK, MB_DHDR + MB_SMALL);
+		flags = DBLK_F_CACHED;
+	} else if (size > SIZE_MAX - MB_DHDR) {
 		return NULL;
-	db = malloc(MB_DHDR + size);
+	} else {
+		db = malloc(MB_DHDR + size);
+	}
 	if (db == NULL)
 		return NULL;
 	memset(db, 0, sizeof(*db));
@@ -110,7 +142,16 @@ mb_dblk_alloc(size_t size)
 	db->db_lim = db->db_base + size;
 	db->db_ref = 1;
 	db->db_type = M_DATA;
+	db->db_flags = flags;
 	return db;
+}
+
+static inline void
+mb_loan_free(struct mb_loan *ml)
+{
+	if (ml->ml_copy != NULL)
+		free(ml->ml_copy);
+	tc_free(TC_LOAN, ml, sizeof(*ml));
 }
 
 /* Last reference gone. */
@@ -120,15 +161,14 @@ mb_dblk_free(dblk_t *db)
 	frtn_t *frtnp;
 
 	if (mb_is_loan(db)) {
-		struct mb_loan *ml = mb_loan_of(db);
-
-		pthread_mutex_destroy(&ml->ml_lock);
-		free(ml->ml_copy);
-		free(ml);
+		mb_loan_free(mb_loan_of(db));
 		return;
 	}
 	frtnp = db->db_frtnp;
-	free(db);
+	if (db->db_flags & DBLK_F_CACHED)
+		tc_free(TC_DBLK, db, MB_DHDR + MB_SMALL);
+	else
+		free(db);
 	if (frtnp != NULL && frtnp->free_func != NULL)
 		frtnp->free_func(frtnp->free_arg);
 }
@@ -153,7 +193,7 @@ mb_detach(mblk_t *mp)
 		struct mb_loan *ml = mb_loan_of(db);
 		mblk_t **pp;
 
-		pthread_mutex_lock(&ml->ml_lock);
+		mb_loan_lock(ml);
 		for (pp = &db->db_borrowers; *pp != NULL;
 		     pp = &(*pp)->b_dbnext) {
 			if (*pp == mp) {
@@ -161,7 +201,7 @@ mb_detach(mblk_t *mp)
 				break;
 			}
 		}
-		pthread_mutex_unlock(&ml->ml_lock);
+		mb_loan_unlock(ml);
 		mp->b_dbnext = NULL;
 	}
 	mp->b_datap = NULL;
@@ -198,7 +238,7 @@ allocb(size_t size, unsigned int pri)
 		return NULL;
 	mp = mb_new(db);
 	if (mp == NULL)
-		free(db);
+		mb_dblk_free(db);
 	return mp;
 }
 
@@ -211,7 +251,7 @@ esballoc(unsigned char *base, size_t size, unsigned int pri, frtn_t *frtnp)
 	(void)pri;
 	if (base == NULL)
 		return NULL;
-	db = calloc(1, sizeof(*db));
+	db = calloc(1, sizeof(*db)); /* no DBLK_F_CACHED: back to free() */
 	if (db == NULL)
 		return NULL;
 	/* frtnp is kept, not copied (illumos): it must outlive the block. */
@@ -232,7 +272,7 @@ freeb(mblk_t *mp)
 	if (mp == NULL)
 		return;
 	mb_detach(mp);
-	free(mp);
+	mb_mblk_free(mp);
 }
 
 void
@@ -255,7 +295,7 @@ dupb(mblk_t *mp)
 	if (mp == NULL || mp->b_datap == NULL)
 		return NULL;
 	db = mp->b_datap;
-	nb = calloc(1, sizeof(*nb));
+	nb = mb_new(NULL);
 	if (nb == NULL)
 		return NULL;
 	nb->b_datap = db;
@@ -266,13 +306,13 @@ dupb(mblk_t *mp)
 		struct mb_loan *ml = mb_loan_of(db);
 
 		/* Under the lock: mb_unborrow may be moving mp right now. */
-		pthread_mutex_lock(&ml->ml_lock);
+		mb_loan_lock(ml);
 		nb->b_rptr = mp->b_rptr;
 		nb->b_wptr = mp->b_wptr;
 		nb->b_dbnext = db->db_borrowers;
 		db->db_borrowers = nb;
 		__atomic_add_fetch(&db->db_ref, 1, __ATOMIC_RELAXED);
-		pthread_mutex_unlock(&ml->ml_lock);
+		mb_loan_unlock(ml);
 	} else {
 		nb->b_rptr = mp->b_rptr;
 		nb->b_wptr = mp->b_wptr;
@@ -313,7 +353,7 @@ copyb(mblk_t *mp)
 		/* copyb is the documented way to take a loaned block to another
 		 * thread: hold the lock so the window cannot move meanwhile. */
 		ml = mb_loan_of(db);
-		pthread_mutex_lock(&ml->ml_lock);
+		mb_loan_lock(ml);
 	}
 	base = db->db_base;
 	lim = db->db_lim >= base ? db->db_lim : base;
@@ -333,7 +373,7 @@ copyb(mblk_t *mp)
 		nb->b_flag = mp->b_flag;
 	}
 	if (ml != NULL)
-		pthread_mutex_unlock(&ml->ml_lock);
+		mb_loan_unlock(ml);
 	return nb;
 }
 
@@ -513,41 +553,6 @@ adjmsg(mblk_t *mp, ssize_t len)
 
 /* ------------------------------------------------------------------ */
 
-mblk_t *
-mb_borrow(const void *buf, size_t len)
-{
-	/* Never written through: filters copy when DB_REF() > 1. */
-	unsigned char *p = (unsigned char *)(uintptr_t)buf;
-	struct mb_loan *ml;
-	mblk_t *mp;
-
-	if (p == NULL) {
-		if (len > 0)
-			return NULL;
-		p = mb_nodata;
-	}
-	ml = calloc(1, sizeof(*ml));
-	if (ml == NULL)
-		return NULL;
-	mp = calloc(1, sizeof(*mp));
-	if (mp == NULL) {
-		free(ml);
-		return NULL;
-	}
-	pthread_mutex_init(&ml->ml_lock, NULL);
-	ml->ml_db.db_base = p;
-	ml->ml_db.db_lim = p + len;
-	ml->ml_db.db_ref = 2; /* mp + the lender's phantom reference */
-	ml->ml_db.db_type = M_DATA;
-	ml->ml_db.db_flags = DBLK_F_BORROWED;
-	ml->ml_db.db_borrowers = mp;
-	ml->ml_lent = true;
-	mp->b_datap = &ml->ml_db;
-	mp->b_rptr = p;
-	mp->b_wptr = p + len;
-	return mp;
-}
-
 /* End one loan: move the kept blocks to a heap copy, drop the phantom. */
 static int
 mb_loan_end(struct mb_loan *ml)
@@ -558,14 +563,19 @@ mb_loan_end(struct mb_loan *ml)
 	mblk_t *bp;
 	int error = 0;
 
-	pthread_mutex_lock(&ml->ml_lock);
 	if (!ml->ml_lent) {
 		/* Ended already (a second call while a keeper still holds
 		 * the dblk): the phantom reference is gone, drop nothing. */
-		pthread_mutex_unlock(&ml->ml_lock);
 		return 0;
 	}
 	ml->ml_lent = false;
+	if (__atomic_load_n(&db->db_ref, __ATOMIC_ACQUIRE) == 1) {
+		/* Only the phantom is left: no block anywhere to move, and
+		 * none can appear (dupb needs a block). */
+		mb_loan_free(ml);
+		return 0;
+	}
+	mb_loan_lock(ml);
 	if (db->db_borrowers != NULL) {
 		/* Copy only the span the keepers still see: a filter that
 		 * keeps a few bytes of a large send keeps only those. */
@@ -606,7 +616,7 @@ mb_loan_end(struct mb_loan *ml)
 		db->db_base = copy ? copy : mb_nodata;
 		db->db_lim = copy ? copy + span : mb_nodata;
 	}
-	pthread_mutex_unlock(&ml->ml_lock);
+	mb_loan_unlock(ml);
 	if (error != 0)
 		sf_log_once(&mb_nomem_logged, SF_LOG_WARN,
 		    "no memory to copy %zu bytes kept from a send: emptied",
@@ -632,8 +642,19 @@ mb_unborrow(mblk_t *mp)
 
 	if (mp == NULL)
 		return 0;
-	/* The phantom reference keeps db valid once mp is freed. */
 	db = mp->b_datap;
+	if (db != NULL && mb_is_loan(db) && mb_loan_of(db)->ml_lent &&
+	    __atomic_load_n(&db->db_ref, __ATOMIC_ACQUIRE) == 2) {
+		/* mp and the phantom, both the caller's, are the only
+		 * references: no other block, so no other thread, can reach
+		 * the loan.  The common case, without the lock. */
+		if (mp->b_cont != NULL)
+			freemsg(mp->b_cont);
+		mb_mblk_free(mp);
+		mb_loan_free(mb_loan_of(db));
+		return 0;
+	}
+	/* The phantom reference keeps db valid once mp is freed. */
 	freemsg(mp);
 	return mb_unborrow_db(db);
 }

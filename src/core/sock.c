@@ -11,10 +11,14 @@
  * SOF_EV_CLOSING and flushes while the descriptor is still open; the last
  * reference detaches the filters, so no callback can run after detach.
  *
- * Receive: the kernel is read into fresh blocks, data_in runs bottom-up,
- * the result is queued (so_rq_*); data_in_proc runs once per message when
- * it reaches the head of the queue, then bytes are copied out.  EOF and
- * errors are reported only once the queue is empty.
+ * Receive: on a stream whose queue is empty (the usual case) the kernel
+ * writes straight into the caller's buffer, which is lent to data_in and
+ * data_in_proc (mb_borrow); if they hand it back untouched the call is
+ * done without a copy (sock_fill_inplace).  Otherwise, and for datagrams
+ * and MSG_PEEK, the kernel is read into fresh blocks, data_in runs
+ * bottom-up, the result is queued (so_rq_*); data_in_proc runs once per
+ * message when it reaches the head of the queue, then bytes are copied
+ * out.  EOF and errors are reported only once the queue is empty.
  *
  * Send: the caller's buffers are lent to the filters without a copy
  * (mb_borrow), data_out runs top-down and the result goes to the kernel in
@@ -23,10 +27,13 @@
  */
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/futex.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "core.h"
 #include "libc.h"
@@ -75,6 +82,82 @@ sf_config_set(struct cfg_snap *cs)
 		cfg_rele(old);
 }
 
+/*
+ * so_rxlock/so_txlock: a futex lock ("Futexes Are Tricky", mutex 2) with
+ * an owner and a depth for recursion.  A thread is known by the address
+ * of its sock_self.  The owner is set only by the holder after taking the
+ * lock and cleared before releasing it, so reading one's own identity
+ * there means holding the lock.
+ */
+static __thread char sock_self __attribute__((tls_model("initial-exec")));
+
+_Static_assert(sizeof(atomic_uint) == sizeof(int), "futex word");
+
+static void
+sock_xlock_init(struct sock_xlock *xl)
+{
+	atomic_store(&xl->xl_state, 0);
+	atomic_store(&xl->xl_owner, NULL);
+	xl->xl_depth = 0;
+}
+
+/* The futex calls go to the real syscall(): the library's is interposed. */
+
+static void
+sock_xlock_wait(struct sock_xlock *xl, unsigned c)
+{
+	/* State 2 tells the holder that someone sleeps. */
+	if (c != 2)
+		c = atomic_exchange_explicit(&xl->xl_state, 2,
+		    memory_order_acquire);
+	while (c != 0) {
+		(void)LIBC(syscall)(SYS_futex, &xl->xl_state,
+		    FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
+		c = atomic_exchange_explicit(&xl->xl_state, 2,
+		    memory_order_acquire);
+	}
+}
+
+static inline bool
+sock_xlock_try(struct sock_xlock *xl, bool wait)
+{
+	const void *self = &sock_self;
+	unsigned c = 0;
+
+	if (atomic_load_explicit(&xl->xl_owner, memory_order_relaxed) == self) {
+		xl->xl_depth++;
+		return true;
+	}
+	if (!atomic_compare_exchange_strong_explicit(&xl->xl_state, &c, 1,
+	        memory_order_acquire, memory_order_relaxed)) {
+		if (!wait)
+			return false;
+		sock_xlock_wait(xl, c);
+	}
+	atomic_store_explicit(&xl->xl_owner, self, memory_order_relaxed);
+	xl->xl_depth = 1;
+	return true;
+}
+
+static inline void
+sock_xlock(struct sock_xlock *xl)
+{
+	(void)sock_xlock_try(xl, true);
+}
+
+static inline void
+sock_xunlock(struct sock_xlock *xl)
+{
+	/* depth 0: re-initialised by a fork() made while it was held. */
+	if (xl->xl_depth == 0 || --xl->xl_depth > 0)
+		return;
+	atomic_store_explicit(&xl->xl_owner, NULL, memory_order_relaxed);
+	if (atomic_exchange_explicit(&xl->xl_state, 0, memory_order_release) ==
+	    2)
+		(void)LIBC(syscall)(SYS_futex, &xl->xl_state,
+		    FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
 static void
 sock_locks_init(struct sock *so)
 {
@@ -85,10 +168,10 @@ sock_locks_init(struct sock *so)
 	pthread_mutexattr_init(&ma);
 	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&so->so_lock, &ma);
-	pthread_mutex_init(&so->so_rxlock, &ma);
-	pthread_mutex_init(&so->so_txlock, &ma);
-	pthread_mutex_init(&so->so_inlock, &ma);
 	pthread_mutexattr_destroy(&ma);
+	sock_xlock_init(&so->so_rxlock);
+	sock_xlock_init(&so->so_txlock);
+	sock_xlock_init(&so->so_inlock);
 }
 
 static struct sock *
@@ -141,6 +224,31 @@ sock_alloc(void)
 	return so;
 }
 
+/* A receive queue entry (from the per-thread cache: one per read). */
+static struct sock_rmsg *
+sock_rmsg_new(void)
+{
+	struct sock_rmsg *rm = tc_alloc(TC_RMSG, sizeof(*rm));
+
+	if (rm == NULL)
+		return NULL;
+	/* rm_addr is read only up to rm_alen: not cleared. */
+	rm->rm_next = NULL;
+	rm->rm_mp = NULL;
+	rm->rm_len = 0;
+	rm->rm_processed = false;
+	rm->rm_alen = 0;
+	rm->rm_flags = 0;
+	return rm;
+}
+
+static void
+sock_rmsg_free(struct sock *so, struct sock_rmsg *rm)
+{
+	if (rm != &so->so_rq_spare)
+		tc_free(TC_RMSG, rm, sizeof(*rm));
+}
+
 static void
 sock_rq_free(struct sock *so)
 {
@@ -149,14 +257,14 @@ sock_rq_free(struct sock *so)
 	for (rm = so->so_rq_head; rm != NULL; rm = next) {
 		next = rm->rm_next;
 		freemsg(rm->rm_mp);
-		free(rm);
+		sock_rmsg_free(so, rm);
 	}
 	so->so_rq_head = so->so_rq_tail = NULL;
 	so->so_rq_bytes = 0;
 }
 
 /* The last reference: detach every filter and recycle the object. */
-static void
+void
 sock_destroy(struct sock *so)
 {
 	stk_detach_all(so);
@@ -177,24 +285,6 @@ void
 sock_hold(struct sock *so)
 {
 	atomic_fetch_add(&so->so_refs, 1);
-}
-
-bool
-sock_tryhold(struct sock *so)
-{
-	int r = atomic_load(&so->so_refs);
-
-	while (r > 0)
-		if (atomic_compare_exchange_weak(&so->so_refs, &r, r + 1))
-			return true;
-	return false;
-}
-
-void
-sock_rele(struct sock *so)
-{
-	if (atomic_fetch_sub(&so->so_refs, 1) == 1)
-		sock_destroy(so);
 }
 
 void
@@ -264,6 +354,46 @@ sock_create(int fd, int family, int type, int proto, struct cfg_snap *cs,
 	return 0;
 }
 
+/* A call's own loans (send: the caller's data, receive: the caller's
+ * buffer), to tell whether the filters changed them. */
+struct sock_lent {
+	mblk_t *sl_mp;
+	unsigned char *sl_r, *sl_w;
+	dblk_t *sl_db;
+};
+
+/* Did the filters pass the lent blocks through untouched (the same
+ * blocks, on the same loans, with the same windows)? */
+static inline bool
+sock_untouched(const mblk_t *mp, const struct sock_lent *lent, int nlent)
+{
+	int i;
+
+	if (nlent == 1) /* one buffer: the usual case */
+		return mp == lent->sl_mp && mp->b_cont == NULL &&
+		       mp->b_datap == lent->sl_db && mp->b_rptr == lent->sl_r &&
+		       mp->b_wptr == lent->sl_w;
+	for (i = 0; i < nlent; i++, mp = mp->b_cont)
+		if (mp != lent[i].sl_mp || mp->b_datap != lent[i].sl_db ||
+		    mp->b_rptr != lent[i].sl_r || mp->b_wptr != lent[i].sl_w)
+			return false;
+	return nlent > 0 && mp == NULL;
+}
+
+/* The lent blocks came back untouched (a chain of exactly them): end
+ * their loans.  Also for loans no filter saw. */
+static void
+sock_lent_return(mblk_t *mp)
+{
+	while (mp != NULL) {
+		mblk_t *next = mp->b_cont;
+
+		mp->b_cont = NULL;
+		(void)mb_unborrow_lent(mp);
+		mp = next;
+	}
+}
+
 /* Read what the kernel has into the receive queue (rxlock held).
  * Returns bytes read from the kernel, 0 at EOF, or -errno. */
 static ssize_t
@@ -282,7 +412,7 @@ sock_fill(struct sock *so, int fd, struct msghdr *umsg, size_t hint, int kflags)
 	if (size > SOCK_RDMAX)
 		size = SOCK_RDMAX;
 	if ((mp = allocb(size, BPRI_MED)) == NULL ||
-	    (rm = calloc(1, sizeof(*rm))) == NULL) {
+	    (rm = sock_rmsg_new()) == NULL) {
 		freemsg(mp);
 		return -ENOMEM;
 	}
@@ -303,7 +433,7 @@ sock_fill(struct sock *so, int fd, struct msghdr *umsg, size_t hint, int kflags)
 	if (n < 0) {
 		n = -errno;
 		freemsg(mp);
-		free(rm);
+		sock_rmsg_free(so, rm);
 		return n;
 	}
 	if (umsg != NULL && umsg->msg_control != NULL) {
@@ -312,17 +442,20 @@ sock_fill(struct sock *so, int fd, struct msghdr *umsg, size_t hint, int kflags)
 	}
 	if (n == 0 && stream) {
 		freemsg(mp);
-		free(rm);
+		sock_rmsg_free(so, rm);
 		if (!(atomic_fetch_or(&so->so_flags, SO_F_EOF) & SO_F_EOF))
 			stk_notify(so, SOF_EV_CANTRECVMORE, 0);
 		return 0;
 	}
 	mp->b_wptr += n;
 	if (!stream && (size_t)n < size / 8) {
-		/* Do not keep 64 KiB per small datagram in the queue. */
-		mblk_t *small = copyb(mp);
+		/* Do not keep 64 KiB per small datagram in the queue (copyb
+		 * would keep the block's size: copy the bytes only). */
+		mblk_t *small = allocb((size_t)n, BPRI_MED);
 
 		if (small != NULL) {
+			memcpy(small->b_wptr, mp->b_rptr, (size_t)n);
+			small->b_wptr += n;
 			freeb(mp);
 			mp = small;
 		}
@@ -330,14 +463,14 @@ sock_fill(struct sock *so, int fd, struct msghdr *umsg, size_t hint, int kflags)
 	rm->rm_alen = kmsg.msg_namelen;
 	rm->rm_flags = kmsg.msg_flags & MSG_TRUNC;
 	/* data_in and the queueing of what it returns are one step against
-	 * injections (a filter's timer must not overtake what it let by). */
-	pthread_mutex_lock(&so->so_inlock);
+	 * timers and injections in (sock_inlock()). */
+	sock_inlock(so);
 	if (n > 0)
 		mp = stk_data_in(so, so->so_bottom, mp,
 		    kmsg.msg_flags & MSG_OOB);
 	if (mp == NULL && (stream || n > 0)) {
-		pthread_mutex_unlock(&so->so_inlock);
-		free(rm); /* consumed by a filter */
+		sock_inunlock(so);
+		sock_rmsg_free(so, rm); /* consumed by a filter */
 		return n == 0 ? 1 : n;
 	}
 	rm->rm_mp = mp;
@@ -350,7 +483,7 @@ sock_fill(struct sock *so, int fd, struct msghdr *umsg, size_t hint, int kflags)
 	so->so_rq_tail = rm;
 	so->so_rq_bytes += rm->rm_len;
 	pthread_mutex_unlock(&so->so_lock);
-	pthread_mutex_unlock(&so->so_inlock);
+	sock_inunlock(so);
 	return n == 0 ? 1 : n; /* an empty datagram is still a message */
 }
 
@@ -380,6 +513,165 @@ sock_iov_put(struct msghdr *msg, size_t pos, const mblk_t *mp, size_t off,
 	}
 }
 
+/*
+ * Read a stream straight into the caller's buffer buf (len bytes, within
+ * one iovec of msg, which is NULL for recv(); rxlock held, receive queue
+ * empty, no MSG_PEEK).  The filters get the bytes on loan, data_in then
+ * data_in_proc at once since they reach the caller in this call; when
+ * they hand the loan back untouched the bytes are already in place.
+ * Otherwise the loan ends (a block a filter kept moves to the heap) and
+ * what the filters returned is copied over the raw bytes; what does not
+ * fit is queued in so_rq_spare.  *placed is the bytes now at buf; raw
+ * bytes past them are cleared, so that what a filter held back or
+ * dropped does not stay readable there.  Returns bytes read from the
+ * kernel, 0 at EOF, or -errno.
+ */
+static inline __attribute__((always_inline)) ssize_t
+sock_fill_inplace(struct sock *so, int fd, struct msghdr *msg,
+    unsigned char *buf, size_t len, int kflags, size_t *placed)
+{
+	mblk_t *lent = NULL, *mp;
+	struct sock_rmsg *rm;
+	struct msghdr kmsg;
+	struct iovec iov;
+	dblk_t *db = NULL;
+	size_t size;
+	ssize_t n;
+	bool locked;
+
+	/* The loan before the read: bytes taken from the kernel must not be
+	 * lost to ENOMEM.  A NULL buffer is not lent: the kernel fails the
+	 * read (EFAULT, or EAGAIN) as it would without us. */
+	if ((atomic_load(&so->so_ops) & SO_OP_DATA_IN) && buf != NULL &&
+	    (lent = mb_borrow(buf, len)) == NULL)
+		return -ENOMEM;
+	iov.iov_base = buf;
+	iov.iov_len = len;
+	memset(&kmsg, 0, sizeof(kmsg));
+	kmsg.msg_iov = &iov;
+	kmsg.msg_iovlen = 1;
+	if (msg != NULL && msg->msg_control != NULL) {
+		kmsg.msg_control = msg->msg_control;
+		kmsg.msg_controllen = msg->msg_controllen;
+	}
+	n = LIBC(recvmsg)(fd, &kmsg, kflags);
+	if (n < 0) {
+		n = -errno;
+		(void)mb_unborrow(lent);
+		return n;
+	}
+	if (msg != NULL && msg->msg_control != NULL) {
+		msg->msg_controllen = kmsg.msg_controllen;
+		msg->msg_flags |= kmsg.msg_flags & MSG_CTRUNC;
+	}
+	if (n == 0 || lent == NULL) {
+		(void)mb_unborrow(lent);
+		if (n == 0 &&
+		    !(atomic_fetch_or(&so->so_flags, SO_F_EOF) & SO_F_EOF))
+			stk_notify(so, SOF_EV_CANTRECVMORE, 0);
+		*placed = (size_t)n;
+		return n;
+	}
+	/* Lend only what arrived. */
+	db = lent->b_datap;
+	lent->b_wptr = db->db_lim = buf + n;
+
+	/* Serialized with timers and injections only where filters have
+	 * any (SO_F_ASYNC): the usual read takes no lock. */
+	locked = (atomic_load_explicit(&so->so_flags, memory_order_relaxed) &
+	             SO_F_ASYNC) != 0;
+	if (locked)
+		sock_inlock(so);
+	mp = stk_data_in_now(so, lent, kmsg.msg_flags & MSG_OOB, &size);
+	if (__builtin_expect(so->so_rq_head != NULL, 0)) {
+		/* A timer or another thread queued data since we looked:
+		 * these bytes are younger, they go behind it. */
+		(void)mb_unborrow_db(db);
+		if (mp != NULL && (rm = sock_rmsg_new()) != NULL) {
+			rm->rm_mp = mp;
+			rm->rm_len = mb_dsize(mp);
+			rm->rm_processed = true;
+			pthread_mutex_lock(&so->so_lock);
+			if (so->so_rq_tail != NULL)
+				so->so_rq_tail->rm_next = rm;
+			else
+				so->so_rq_head = rm;
+			so->so_rq_tail = rm;
+			so->so_rq_bytes += rm->rm_len;
+			pthread_mutex_unlock(&so->so_lock);
+		} else {
+			freemsg(mp);
+		}
+		memset(buf, 0, (size_t)n);
+		if (locked)
+			sock_inunlock(so);
+		*placed = 0;
+		return n;
+	}
+	if (mp == lent && mp->b_cont == NULL && mp->b_datap == db &&
+	    mp->b_rptr == buf && mp->b_wptr == buf + n) {
+		(void)mb_unborrow_lent(mp); /* the usual case: done */
+		if (locked)
+			sock_inunlock(so);
+		*placed = (size_t)n;
+		return n;
+	}
+	/* Changed or kept: the copy below overwrites the caller's buffer,
+	 * so blocks still on it move to the heap first. */
+	(void)mb_unborrow_db(db);
+	size = mp != NULL ? mb_dsize(mp) : 0;
+	*placed = size < len ? size : len;
+	(void)mb_copyout(mp, 0, buf, *placed);
+	if ((size_t)n > *placed) /* raw bytes a filter held back or dropped */
+		memset(buf + *placed, 0, (size_t)n - *placed);
+	if (size == *placed) {
+		freemsg(mp);
+		if (locked)
+			sock_inunlock(so);
+		return n;
+	}
+	/* The filters made more than fits.  The queue was empty, so the
+	 * spare entry is free; at the head, before anything injected
+	 * meanwhile, which is younger. */
+	rm = &so->so_rq_spare;
+	rm->rm_mp = mb_advance(mp, *placed);
+	rm->rm_len = size - *placed;
+	rm->rm_processed = true;
+	rm->rm_alen = 0;
+	rm->rm_flags = 0;
+	pthread_mutex_lock(&so->so_lock);
+	rm->rm_next = so->so_rq_head;
+	so->so_rq_head = rm;
+	if (so->so_rq_tail == NULL)
+		so->so_rq_tail = rm;
+	so->so_rq_bytes += rm->rm_len;
+	pthread_mutex_unlock(&so->so_lock);
+	if (locked)
+		sock_inunlock(so);
+	return n;
+}
+
+/* Does every byte of msg's iovecs from pos to want lie in one iovec (the
+ * in-place read needs one region)?  *bufp: where byte pos is. */
+static inline bool
+sock_iov_region(const struct msghdr *msg, size_t pos, size_t want,
+    unsigned char **bufp)
+{
+	size_t i;
+
+	for (i = 0; i < (size_t)msg->msg_iovlen; i++) {
+		const struct iovec *v = &msg->msg_iov[i];
+
+		if (pos < v->iov_len) {
+			*bufp = (unsigned char *)v->iov_base + pos;
+			return v->iov_len >= want;
+		}
+		pos -= v->iov_len;
+		want -= v->iov_len;
+	}
+	return false;
+}
+
 static void
 sock_rq_unlink_head(struct sock *so)
 {
@@ -389,7 +681,7 @@ sock_rq_unlink_head(struct sock *so)
 	if (so->so_rq_head == NULL)
 		so->so_rq_tail = NULL;
 	freemsg(rm->rm_mp);
-	free(rm);
+	sock_rmsg_free(so, rm);
 }
 
 /* data_in_proc on a message that is about to be copied out. */
@@ -493,9 +785,13 @@ sock_recv_impl(struct sock *so, int fd, struct msghdr *msg, int flags)
 {
 	unsigned sf = atomic_load(&so->so_flags);
 	bool stream = (sf & SO_F_STREAM) != 0;
-	bool waitall = stream && (flags & MSG_WAITALL) && !(flags & MSG_PEEK);
-	size_t want = sock_iov_total(msg), done = 0, dglen = 0;
+	bool waitall =
+	    stream && (flags & (MSG_WAITALL | MSG_PEEK)) == MSG_WAITALL;
+	size_t want =
+	    msg->msg_iovlen == 1 ? msg->msg_iov->iov_len : sock_iov_total(msg);
+	size_t done = 0, dglen = 0;
 	int kflags = flags & (MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	unsigned char *buf;
 	ssize_t ret = 0;
 	int timeo = -2; /* SO_RCVTIMEO, read when first needed */
 	bool got;
@@ -506,12 +802,14 @@ sock_recv_impl(struct sock *so, int fd, struct msghdr *msg, int flags)
 	msg->msg_flags = 0;
 	if (stream && msg->msg_name != NULL)
 		msg->msg_namelen = 0; /* as the kernel does on a stream */
-	pthread_mutex_lock(&so->so_rxlock);
+	sock_xlock(&so->so_rxlock);
 	for (;;) {
 		ssize_t n;
 
-		done += sock_rq_copyout(so, msg, done, want - done, flags, &got,
-		    &dglen);
+		got = false;
+		if (so->so_rq_head != NULL)
+			done += sock_rq_copyout(so, msg, done, want - done,
+			    flags, &got, &dglen);
 		if (got) {
 			ret = (flags & MSG_TRUNC) ? (ssize_t)dglen
 			                          : (ssize_t)done;
@@ -533,7 +831,7 @@ sock_recv_impl(struct sock *so, int fd, struct msghdr *msg, int flags)
 			break;
 		}
 		if ((atomic_load(&so->so_flags) & SO_F_RCVFC) &&
-		    ((sf & SO_F_NONBLOCK) || (flags & MSG_DONTWAIT))) {
+		    ((sf & SO_F_NONBLOCK) | (flags & MSG_DONTWAIT)) != 0) {
 			/* A filter holds the receive side: leave the data in
 			 * the kernel so TCP's window pushes back. */
 			ret = done > 0 ? (ssize_t)done : -EAGAIN;
@@ -560,6 +858,18 @@ sock_recv_impl(struct sock *so, int fd, struct msghdr *msg, int flags)
 			    kflags | MSG_DONTWAIT);
 			if (n == -EAGAIN)
 				continue;
+		} else if (stream && !(flags & MSG_PEEK) &&
+		           so->so_rq_head == NULL &&
+		           sock_iov_region(msg, done, want, &buf)) {
+			size_t placed = 0;
+
+			n = sock_fill_inplace(so, fd, msg, buf, want - done,
+			    kflags, &placed);
+			done += placed;
+			if (n > 0 && placed > 0 && (done == want || !waitall)) {
+				ret = (ssize_t)done; /* the usual way out */
+				break;
+			}
 		} else {
 			n = sock_fill(so, fd, msg, want - done, kflags);
 		}
@@ -574,7 +884,7 @@ sock_recv_impl(struct sock *so, int fd, struct msghdr *msg, int flags)
 			break;
 		}
 	}
-	pthread_mutex_unlock(&so->so_rxlock);
+	sock_xunlock(&so->so_rxlock);
 	if (ret > 0)
 		stk_count_in(so, (size_t)ret);
 	/* An injector told of flow control waits for this event. */
@@ -583,9 +893,57 @@ sock_recv_impl(struct sock *so, int fd, struct msghdr *msg, int flags)
 	    (atomic_fetch_and(&so->so_flags, ~(unsigned)SO_F_INJ_INFC) &
 	        SO_F_INJ_INFC))
 		stk_notify(so, SOF_EV_INJECT_DATA_IN_OK, 0);
-	sock_rdy_check(so);
 	sf_trace("recv fd=%d len=%zu flags=%#x = %zd", fd, want, flags, ret);
 	return ret;
+}
+
+/* Socket state that sends recv() through the general loop: not a
+ * stream, FIL_ATTACH still open (the first operation closes it), or
+ * something to report or lift first. */
+#define SOCK_RECV_SLOW                                                         \
+	(SO_F_FILOP_OK | SO_F_EOF | SO_F_RCVFC | SO_F_INJ_INFC | SO_F_ASYNC)
+
+static ssize_t
+sock_recv_impl1(struct sock *so, int fd, void *buf, size_t len, int flags)
+{
+	unsigned sf = atomic_load_explicit(&so->so_flags, memory_order_relaxed);
+	struct iovec iov;
+	struct msghdr m;
+	size_t placed;
+	ssize_t n;
+
+	/* The usual receive without a msghdr and the loop's bookkeeping:
+	 * an in-place read (see sock_fill_inplace), or the loop when
+	 * anything is queued or pending. */
+	if ((sf & (SO_F_STREAM | SOCK_RECV_SLOW)) == SO_F_STREAM &&
+	    !(flags & ~MSG_DONTWAIT) && len > 0 && so->so_tx_rem == NULL) {
+		sock_xlock(&so->so_rxlock);
+		while (
+		    so->so_rq_head == NULL && so->so_rx_error == 0 &&
+		    !(atomic_load(&so->so_flags) & (SO_F_EOF | SO_F_RCVFC))) {
+			n = sock_fill_inplace(so, fd, NULL, buf, len, flags,
+			    &placed);
+			if (n > 0 && placed == 0)
+				continue; /* all consumed by a filter */
+			if (n == 0 && so->so_rq_head != NULL)
+				break; /* injected before the EOF: the loop */
+			sock_xunlock(&so->so_rxlock);
+			if (n > 0) {
+				n = (ssize_t)placed;
+				stk_count_in(so, placed);
+			}
+			sf_trace("recv fd=%d len=%zu flags=%#x = %zd", fd, len,
+			    flags, n);
+			return n;
+		}
+		sock_xunlock(&so->so_rxlock);
+	}
+	iov.iov_base = buf;
+	iov.iov_len = len;
+	memset(&m, 0, sizeof(m));
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	return sock_recv_impl(so, fd, &m, flags);
 }
 
 bool
@@ -655,19 +1013,12 @@ sock_flush(struct sock *so, int fd)
 {
 	int error;
 
-	if (pthread_mutex_trylock(&so->so_txlock) != 0)
+	if (!sock_xlock_try(&so->so_txlock, false))
 		return EAGAIN; /* a sender is at it */
 	error = sock_flush_locked(so, fd, MSG_DONTWAIT | MSG_NOSIGNAL);
-	pthread_mutex_unlock(&so->so_txlock);
+	sock_xunlock(&so->so_txlock);
 	return error;
 }
-
-/* The send call's own blocks, to tell whether the filters changed them. */
-struct sock_lent {
-	mblk_t *sl_mp;
-	unsigned char *sl_r, *sl_w;
-	dblk_t *sl_db;
-};
 
 /* Copy bytes [off, off + n) of msg's iovecs to dst. */
 static void
@@ -760,37 +1111,73 @@ fail:
 	return NULL;
 }
 
-/* Did the filters pass the lent blocks through untouched? */
-static bool
-sock_untouched(const mblk_t *mp, const struct sock_lent *lent, int nlent)
+/*
+ * Send what data_out made of a send of total bytes when it is not the
+ * caller's data untouched (txlock held): mp (NULL: rval says why) goes
+ * out in one gather write; on a stream what the kernel does not take is
+ * kept in so_tx_rem, since the filters saw it.  Returns the call's result.
+ */
+static ssize_t
+sock_send_filtered(struct sock *so, int fd, mblk_t *mp,
+    const struct nmsghdr *nmsg, sof_rval_t rval, size_t total, int flags)
 {
-	int i;
+	bool stream = (atomic_load(&so->so_flags) & SO_F_STREAM) != 0;
+	struct iovec iov[SOCK_IOVMAX];
+	struct msghdr kmsg;
+	size_t outlen;
+	ssize_t ret, n;
+	int cnt;
 
-	if (nlent == 0)
-		return false;
-	for (i = 0; i < nlent; i++, mp = mp->b_cont)
-		if (mp == NULL || mp != lent[i].sl_mp ||
-		    mp->b_rptr != lent[i].sl_r || mp->b_wptr != lent[i].sl_w)
-			return false;
-	return mp == NULL;
+	if (mp == NULL)
+		return rval == SOF_RVAL_RETURN     ? (ssize_t)total
+		       : rval == SOF_RVAL_CONTINUE ? -EINVAL
+		                                   : -(ssize_t)rval;
+	while ((cnt = mb_to_iov(mp, iov, SOCK_IOVMAX)) < 0)
+		if (!pullupmsg(mp, -1)) {
+			freemsg(mp);
+			return -ENOMEM;
+		}
+	memset(&kmsg, 0, sizeof(kmsg));
+	kmsg.msg_name = nmsg->msg_name;
+	kmsg.msg_namelen = nmsg->msg_namelen;
+	kmsg.msg_control = nmsg->msg_control;
+	kmsg.msg_controllen = nmsg->msg_controllen;
+	kmsg.msg_iov = iov;
+	kmsg.msg_iovlen = (size_t)cnt;
+	outlen = msgdsize(mp);
+	n = LIBC(sendmsg)(fd, &kmsg, flags);
+	if (n < 0) {
+		ret = -errno;
+		if (stream && (ret == -EAGAIN || ret == -EINTR)) {
+			so->so_tx_rem = mp; /* filters saw it: it must go out */
+			ret = (ssize_t)total;
+		} else {
+			freemsg(mp);
+		}
+	} else {
+		if (stream && (size_t)n < outlen)
+			so->so_tx_rem = mb_advance(mp, (size_t)n);
+		else
+			freemsg(mp);
+		ret = (ssize_t)total;
+	}
+	return ret;
 }
 
 static ssize_t
 sock_send_impl(struct sock *so, int fd, const struct msghdr *msg, int flags)
 {
 	unsigned sf = atomic_load(&so->so_flags);
-	bool stream = (sf & SO_F_STREAM) != 0;
 	bool nb = (sf & SO_F_NONBLOCK) || (flags & MSG_DONTWAIT);
 	struct sock_lent lent[SOCK_IOVMAX];
-	struct iovec iov[SOCK_IOVMAX];
 	struct sockaddr_storage name;
 	struct nmsghdr nmsg;
 	struct msghdr kmsg;
-	size_t total, outlen;
 	sof_rval_t rval;
+	size_t total;
 	mblk_t *mp;
 	ssize_t ret, n;
-	int nlent = 0, cnt, i, error;
+	int nlent = 0, i, error;
 
 	sock_op_issued(so);
 	if (!(atomic_load(&so->so_ops) & SO_OP_DATA_OUT) &&
@@ -808,21 +1195,36 @@ sock_send_impl(struct sock *so, int fd, const struct msghdr *msg, int flags)
 			if ((werr = sock_wait(so, fd, 0, timeo)) != 0)
 				return -werr;
 	}
-	pthread_mutex_lock(&so->so_txlock);
+	sock_xlock(&so->so_txlock);
 	if (so->so_tx_rem != NULL &&
 	    (error = sock_flush_locked(so, fd,
 	         (flags & MSG_NOSIGNAL) | (nb ? MSG_DONTWAIT : 0))) != 0) {
-		pthread_mutex_unlock(&so->so_txlock);
+		sock_xunlock(&so->so_txlock);
 		return -error;
 	}
 	if (!(atomic_load(&so->so_ops) & SO_OP_DATA_OUT)) {
-		pthread_mutex_unlock(&so->so_txlock);
+		sock_xunlock(&so->so_txlock);
 		n = LIBC(sendmsg)(fd, msg, flags);
 		return n < 0 ? -errno : n;
 	}
-	total = sock_iov_total(msg);
-	if ((mp = sock_build_chain(so, msg, total, lent, &nlent)) == NULL) {
-		pthread_mutex_unlock(&so->so_txlock);
+	if (msg->msg_iovlen == 1 && so->so_wroff == 0 && so->so_tail == 0 &&
+	    so->so_maxblk < 0) {
+		/* The usual send: one buffer, lent whole. */
+		total = msg->msg_iov->iov_len;
+		mp = mb_borrow(msg->msg_iov->iov_base, total);
+		if (mp != NULL) {
+			lent[0].sl_mp = mp;
+			lent[0].sl_r = mp->b_rptr;
+			lent[0].sl_w = mp->b_wptr;
+			lent[0].sl_db = mp->b_datap;
+			nlent = 1;
+		}
+	} else {
+		total = sock_iov_total(msg);
+		mp = sock_build_chain(so, msg, total, lent, &nlent);
+	}
+	if (mp == NULL) {
+		sock_xunlock(&so->so_txlock);
 		return -ENOMEM;
 	}
 	memset(&nmsg, 0, sizeof(nmsg));
@@ -837,64 +1239,123 @@ sock_send_impl(struct sock *so, int fd, const struct msghdr *msg, int flags)
 	nmsg.msg_flags = flags;
 
 	mp = stk_data_out(so, so->so_top, mp, &nmsg, &rval);
-	if (mp == NULL) {
-		ret = rval == SOF_RVAL_RETURN     ? (ssize_t)total
-		      : rval == SOF_RVAL_CONTINUE ? -EINVAL
-		                                  : -(ssize_t)rval;
-		goto out;
-	}
-	memset(&kmsg, 0, sizeof(kmsg));
-	kmsg.msg_name = nmsg.msg_name;
-	kmsg.msg_namelen = nmsg.msg_namelen;
-	kmsg.msg_control = nmsg.msg_control;
-	kmsg.msg_controllen = nmsg.msg_controllen;
-	while ((cnt = mb_to_iov(mp, iov, SOCK_IOVMAX)) < 0)
-		if (!pullupmsg(mp, -1)) {
-			freemsg(mp);
-			ret = -ENOMEM;
-			goto out;
-		}
-	kmsg.msg_iov = iov;
-	kmsg.msg_iovlen = (size_t)cnt;
-	outlen = msgdsize(mp);
-	n = LIBC(sendmsg)(fd, &kmsg, flags);
-	if (sock_untouched(mp, lent, nlent)) {
-		/* Nothing transformed: the kernel's answer is the answer. */
+	if (mp != NULL && sock_untouched(mp, lent, nlent)) {
+		/* Nothing transformed: the caller's iovecs are the same
+		 * bytes, and the kernel's answer is the answer. */
+		memset(&kmsg, 0, sizeof(kmsg));
+		kmsg.msg_name = nmsg.msg_name;
+		kmsg.msg_namelen = nmsg.msg_namelen;
+		kmsg.msg_control = nmsg.msg_control;
+		kmsg.msg_controllen = nmsg.msg_controllen;
+		kmsg.msg_iov = msg->msg_iov;
+		kmsg.msg_iovlen = msg->msg_iovlen;
+		n = LIBC(sendmsg)(fd, &kmsg, flags);
 		ret = n < 0 ? -errno : n;
-		freemsg(mp);
-	} else if (n < 0) {
-		ret = -errno;
-		if (stream && (ret == -EAGAIN || ret == -EINTR)) {
-			so->so_tx_rem = mp; /* filters saw it: it must go out */
-			ret = (ssize_t)total;
-		} else {
-			freemsg(mp);
-		}
+		sock_lent_return(mp);
+		nlent = 0; /* loans ended */
 	} else {
-		if (stream && (size_t)n < outlen)
-			so->so_tx_rem = mb_advance(mp, (size_t)n);
-		else
-			freemsg(mp);
-		ret = (ssize_t)total;
+		ret = sock_send_filtered(so, fd, mp, &nmsg, rval, total, flags);
 	}
-out:
 	/* Blocks a filter (or the remainder) kept get their own copy here. */
 	for (i = 0; i < nlent; i++)
 		(void)mb_unborrow_db(lent[i].sl_db);
-	pthread_mutex_unlock(&so->so_txlock);
-	if (so->so_tx_rem != NULL) {
-		/* Nobody may send again soon: the service thread flushes it
-		 * when the kernel has room; meanwhile POLLOUT is masked. */
-		sock_rdy_check(so);
-		svc_watch_out(so, fd);
-	}
+	sock_xunlock(&so->so_txlock);
 	sf_trace("send fd=%d len=%zu flags=%#x = %zd%s", fd, total, flags, ret,
 	    so->so_tx_rem != NULL ? " (remainder held)" : "");
 	return ret;
 }
 
-/* The entry points count the thread's depth in the library: a signal
- * handler that interrupted it must not allocate or lock (sockstage.c). */
+/* Socket state that sends send() the general way: FIL_ATTACH still open
+ * (the first operation closes it) or send flow control; block properties
+ * that need copies are checked apart. */
+#define SOCK_SEND_SLOW (SO_F_FILOP_OK | SO_F_SNDFC)
+
+static ssize_t
+sock_send_impl1(struct sock *so, int fd, const void *buf, size_t len, int flags)
+{
+	unsigned sf = atomic_load_explicit(&so->so_flags, memory_order_relaxed);
+	struct iovec iov = {.iov_base = (void *)(uintptr_t)buf, .iov_len = len};
+	struct nmsghdr nmsg;
+	struct msghdr m;
+	sof_rval_t rval;
+	mblk_t *lent, *mp;
+	dblk_t *db;
+	ssize_t n;
+
+	/* The usual send without a msghdr: the buffer lent whole. */
+	if (!(sf & SOCK_SEND_SLOW) && so->so_tx_rem == NULL &&
+	    (atomic_load(&so->so_ops) & SO_OP_DATA_OUT) && so->so_wroff == 0 &&
+	    so->so_tail == 0 && so->so_maxblk < 0) {
+		sock_xlock(&so->so_txlock);
+		if (so->so_tx_rem != NULL ||
+		    (lent = mb_borrow(buf, len)) == NULL)
+			goto general;
+		db = lent->b_datap;
+		memset(&nmsg, 0, sizeof(nmsg));
+		nmsg.msg_flags = flags;
+		mp = stk_data_out(so, so->so_top, lent, &nmsg, &rval);
+		if (mp == lent && mp->b_cont == NULL && mp->b_datap == db &&
+		    mp->b_rptr == (const unsigned char *)buf &&
+		    mp->b_wptr == (const unsigned char *)buf + len) {
+			/* Untouched: the kernel's answer is the answer. */
+			if (nmsg.msg_name == NULL && nmsg.msg_control == NULL) {
+				n = LIBC(send)(fd, buf, len, flags);
+			} else {
+				memset(&m, 0, sizeof(m));
+				m.msg_name = nmsg.msg_name;
+				m.msg_namelen = nmsg.msg_namelen;
+				m.msg_control = nmsg.msg_control;
+				m.msg_controllen = nmsg.msg_controllen;
+				m.msg_iov = &iov;
+				m.msg_iovlen = 1;
+				n = LIBC(sendmsg)(fd, &m, flags);
+			}
+			n = n < 0 ? -errno : n;
+			(void)mb_unborrow_lent(mp);
+		} else {
+			n = sock_send_filtered(so, fd, mp, &nmsg, rval, len,
+			    flags);
+			(void)mb_unborrow_db(db);
+		}
+		sock_xunlock(&so->so_txlock);
+		sf_trace("send fd=%d len=%zu flags=%#x = %zd%s", fd, len, flags,
+		    n, so->so_tx_rem != NULL ? " (remainder held)" : "");
+		return n;
+	general:
+		sock_xunlock(&so->so_txlock);
+	}
+	memset(&m, 0, sizeof(m));
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	return sock_send_impl(so, fd, &m, flags);
+}
+
+/*
+ * The entry points count the thread's depth in the library: a signal
+ * handler that interrupted it must not allocate or lock (sockstage.c).
+ * After the call: readiness follows the state (a few loads when nothing
+ * changed), and a remainder left behind is the service thread's to flush
+ * when the kernel has room, POLLOUT masked meanwhile.
+ */
+static inline void
+sock_after_send(struct sock *so, int fd)
+{
+	if (so->so_tx_rem != NULL) {
+		sock_rdy_check(so);
+		svc_watch_out(so, fd);
+	}
+	if (atomic_load_explicit(&sock_staged, memory_order_relaxed))
+		sock_stage_drain();
+}
+
+static inline void
+sock_after_recv(struct sock *so)
+{
+	sock_rdy_check(so);
+	if (atomic_load_explicit(&sock_staged, memory_order_relaxed))
+		sock_stage_drain();
+}
+
 ssize_t
 sock_sendmsg(struct sock *so, int fd, const struct msghdr *msg, int flags)
 {
@@ -905,8 +1366,26 @@ sock_sendmsg(struct sock *so, int fd, const struct msghdr *msg, int flags)
 	sock_depth++;
 	r = sock_send_impl(so, fd, msg, flags);
 	sock_depth--;
-	if (atomic_load_explicit(&sock_staged, memory_order_relaxed))
-		sock_stage_drain();
+	sock_after_send(so, fd);
+	return r;
+}
+
+ssize_t
+sock_send(struct sock *so, int fd, const void *buf, size_t len, int flags)
+{
+	ssize_t r;
+
+	if (sock_depth > 0) {
+		struct iovec iov = {.iov_base = (void *)(uintptr_t)buf,
+		    .iov_len = len};
+		struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+
+		return sock_stage_put(so, &m);
+	}
+	sock_depth++;
+	r = sock_send_impl1(so, fd, buf, len, flags);
+	sock_depth--;
+	sock_after_send(so, fd);
 	return r;
 }
 
@@ -920,9 +1399,34 @@ sock_recvmsg(struct sock *so, int fd, struct msghdr *msg, int flags)
 	sock_depth++;
 	r = sock_recv_impl(so, fd, msg, flags);
 	sock_depth--;
-	if (atomic_load_explicit(&sock_staged, memory_order_relaxed))
-		sock_stage_drain();
+	sock_after_recv(so);
 	return r;
+}
+
+ssize_t
+sock_recv(struct sock *so, int fd, void *buf, size_t len, int flags)
+{
+	ssize_t r;
+
+	if (sock_depth > 0)
+		return -EAGAIN;
+	sock_depth++;
+	r = sock_recv_impl1(so, fd, buf, len, flags);
+	sock_depth--;
+	sock_after_recv(so);
+	return r;
+}
+
+void
+sock_inlock(struct sock *so)
+{
+	sock_xlock(&so->so_inlock);
+}
+
+void
+sock_inunlock(struct sock *so)
+{
+	sock_xunlock(&so->so_inlock);
 }
 
 void
@@ -958,10 +1462,10 @@ sock_inject_out(struct sock *so, struct stk_inst *inst, mblk_t *mp,
 	memset(&nmsg, 0, sizeof(nmsg));
 	if (msg == NULL)
 		msg = &nmsg;
-	pthread_mutex_lock(&so->so_txlock);
+	sock_xlock(&so->so_txlock);
 	mp = stk_data_out(so, inst->si_down, mp, msg, &rval);
 	if (mp == NULL) {
-		pthread_mutex_unlock(&so->so_txlock);
+		sock_xunlock(&so->so_txlock);
 		return rval > 0 ? (int)rval : 0;
 	}
 	if (!(atomic_load(&so->so_flags) & SO_F_STREAM)) {
@@ -995,7 +1499,7 @@ sock_inject_out(struct sock *so, struct stk_inst *inst, mblk_t *mp,
 			atomic_fetch_or(&so->so_flags, SO_F_INJ_OUTFC);
 		}
 	}
-	pthread_mutex_unlock(&so->so_txlock);
+	sock_xunlock(&so->so_txlock);
 	if (so->so_tx_rem != NULL) {
 		sock_rdy_check(so);
 		svc_watch_out(so, so->so_fd);
@@ -1010,14 +1514,14 @@ sock_inject_in(struct sock *so, struct stk_inst *inst, mblk_t *mp,
 	struct sock_rmsg *rm;
 
 	atomic_fetch_or(&so->so_flags, SO_F_ASYNC);
-	pthread_mutex_lock(&so->so_inlock); /* see sock_fill() */
+	sock_inlock(so); /* see sock_fill() */
 	mp = stk_data_in(so, inst->si_up, mp, 0);
 	if (mp == NULL) {
-		pthread_mutex_unlock(&so->so_inlock);
+		sock_inunlock(so);
 		return 0;
 	}
-	if ((rm = calloc(1, sizeof(*rm))) == NULL) {
-		pthread_mutex_unlock(&so->so_inlock);
+	if ((rm = sock_rmsg_new()) == NULL) {
+		sock_inunlock(so);
 		freemsg(mp);
 		return ENOMEM;
 	}
@@ -1036,7 +1540,7 @@ sock_inject_in(struct sock *so, struct stk_inst *inst, mblk_t *mp,
 		atomic_fetch_or(&so->so_flags, SO_F_INJ_INFC);
 	}
 	pthread_mutex_unlock(&so->so_lock);
-	pthread_mutex_unlock(&so->so_inlock);
+	sock_inunlock(so);
 	sock_rdy_update(so, true); /* new data: wake readers, even edge ones */
 	return 0;
 }
@@ -1060,7 +1564,7 @@ sock_fd_close(struct sock *so, int fd)
 	svc_unwatch(so); /* its dup would keep the connection open */
 	if (sock_close_hook != NULL)
 		sock_close_hook(so);
-	pthread_mutex_lock(&so->so_txlock);
+	sock_xlock(&so->so_txlock);
 	if (fd < 0)
 		tries = 50;
 	else
@@ -1080,7 +1584,7 @@ sock_fd_close(struct sock *so, int fd)
 		    "fd %d closed with %zu filtered bytes the peer did not "
 		    "take",
 		    fd, msgdsize(so->so_tx_rem));
-	pthread_mutex_unlock(&so->so_txlock);
+	sock_xunlock(&so->so_txlock);
 	so->so_fd = -1;
 	sock_rele(so);
 }
@@ -1137,9 +1641,9 @@ sock_pull(struct sock *so, int fd)
 {
 	ssize_t n;
 
-	pthread_mutex_lock(&so->so_rxlock);
+	sock_xlock(&so->so_rxlock);
 	n = sock_fill(so, fd, NULL, SOCK_RDMAX, MSG_DONTWAIT);
-	pthread_mutex_unlock(&so->so_rxlock);
+	sock_xunlock(&so->so_rxlock);
 	sock_rdy_check(so);
 	return n;
 }

@@ -28,7 +28,8 @@
 #include "log.h"
 
 /* Per thread: callbacks of different threads must not share one. */
-static __thread cred_t stk_cred_store;
+static __thread cred_t stk_cred_store
+    __attribute__((tls_model("initial-exec")));
 
 cred_t *
 sock_cred(void)
@@ -174,14 +175,13 @@ stk_data_out(struct sock *so, struct stk_inst *from, mblk_t *mp,
     struct nmsghdr *msg, sof_rval_t *rvalp)
 {
 	struct stk_inst *inst;
-	size_t len = msgdsize(mp);
 
 	*rvalp = SOF_RVAL_CONTINUE;
 	for (inst = from; inst != NULL && mp != NULL; inst = inst->si_down) {
 		if (stk_skip(inst) || inst->si_ops->sofop_data_out == NULL)
 			continue;
-		atomic_fetch_add_explicit(&inst->si_stats->sf_bytes_out, len,
-		    memory_order_relaxed);
+		atomic_fetch_add_explicit(&inst->si_stats->sf_bytes_out,
+		    mb_dsize(mp), memory_order_relaxed);
 		mp = inst->si_ops->sofop_data_out((sof_handle_t)inst,
 		    stk_cookie(inst), mp, msg, sock_cred(), rvalp);
 		if (mp == NULL) {
@@ -193,21 +193,17 @@ stk_data_out(struct sock *so, struct stk_inst *from, mblk_t *mp,
 			    inst->si_reg->rf_name, (int)*rvalp);
 			return NULL;
 		}
-		len = msgdsize(mp);
 	}
 	(void)so;
 	return mp;
 }
 
-/*
- * stk_data_in(so, from, mp, flags): data_in from instance `from` up to the
- * top.  Returns what is left for the receive queue, or NULL if consumed.
- */
-mblk_t *
-stk_data_in(struct sock *so, struct stk_inst *from, mblk_t *mp, int flags)
+/* The data_in walk (inline in its two callers: one call per receive). */
+static inline mblk_t *
+stk_data_in_walk(struct sock *so, struct stk_inst *from, mblk_t *mp, int flags)
 {
 	struct stk_inst *inst;
-	size_t size = msgdsize(mp);
+	size_t size = mp != NULL ? mb_dsize(mp) : 0;
 
 	for (inst = from; inst != NULL && mp != NULL; inst = inst->si_up) {
 		if (stk_skip(inst) || inst->si_ops->sofop_data_in == NULL)
@@ -224,9 +220,10 @@ stk_data_in(struct sock *so, struct stk_inst *from, mblk_t *mp, int flags)
 	return mp;
 }
 
-/* data_in_proc bottom-up, once per message, before the copy out. */
-mblk_t *
-stk_data_in_proc(struct sock *so, mblk_t *mp, size_t *sizep)
+/* The data_in_proc walk (inline as above); size: update *sizep to the
+ * result's size (else the caller does it if it needs it). */
+static inline mblk_t *
+stk_data_in_proc_walk(struct sock *so, mblk_t *mp, size_t *sizep, bool size)
 {
 	struct stk_inst *inst;
 
@@ -239,21 +236,45 @@ stk_data_in_proc(struct sock *so, mblk_t *mp, size_t *sizep)
 	}
 	if (mp == NULL)
 		*sizep = 0;
-	else
-		*sizep = msgdsize(mp);
+	else if (size)
+		*sizep = mb_dsize(mp);
 	return mp;
 }
 
-/* Count delivered bytes against every active filter. */
-void
-stk_count_in(struct sock *so, size_t n)
+/*
+ * stk_data_in(so, from, mp, flags): data_in from instance `from` up to the
+ * top.  Returns what is left for the receive queue, or NULL if consumed.
+ */
+mblk_t *
+stk_data_in(struct sock *so, struct stk_inst *from, mblk_t *mp, int flags)
 {
-	struct stk_inst *inst;
+	return stk_data_in_walk(so, from, mp, flags);
+}
 
-	for (inst = so->so_bottom; inst != NULL; inst = inst->si_up)
-		if (!stk_skip(inst))
-			atomic_fetch_add_explicit(&inst->si_stats->sf_bytes_in,
-			    n, memory_order_relaxed);
+/* data_in_proc bottom-up, once per message, before the copy out. */
+mblk_t *
+stk_data_in_proc(struct sock *so, mblk_t *mp, size_t *sizep)
+{
+	return stk_data_in_proc_walk(so, mp, sizep, true);
+}
+
+/*
+ * stk_data_in_now(so, mp, flags, sizep): data_in bottom-up from the
+ * bottom, then data_in_proc on what is left: for data that reaches the
+ * application in the same call (an in-place read), one walk after the
+ * other as if it had passed the queue.  *sizep is scratch for the
+ * callbacks (0 when all was consumed); the caller sizes the result.
+ */
+mblk_t *
+stk_data_in_now(struct sock *so, mblk_t *mp, int flags, size_t *sizep)
+{
+	mp = stk_data_in_walk(so, so->so_bottom, mp, flags);
+	if (mp == NULL) {
+		*sizep = 0;
+		return NULL;
+	}
+	*sizep = mb_dsize(mp);
+	return stk_data_in_proc_walk(so, mp, sizep, false);
 }
 
 /* Block properties: defaults, then every filter bottom-up may change them. */

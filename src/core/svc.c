@@ -198,10 +198,10 @@ svc_run_timers(void)
 			/* Serialized with data_in and its queueing, so that
 			 * a timer's injection keeps the order of the stream
 			 * (the socket cannot go: detach waits for us). */
-			pthread_mutex_lock(&so->so_inlock);
+			sock_inlock(so);
 			t->st_fn((sof_handle_t)t->st_inst,
 			    atomic_load(&t->st_inst->si_cookie), t->st_arg);
-			pthread_mutex_unlock(&so->so_inlock);
+			sock_inunlock(so);
 		}
 		free(t);
 		aq_reap(); /* the timer may have closed a connection */

@@ -209,7 +209,7 @@ fdt_close_all(void)
 }
 
 struct sock *
-fdt_hold(int fd, uintptr_t e)
+fdt_hold_slow(int fd, uintptr_t e)
 {
 	int saved = errno, tries;
 	struct sock *so = NULL;

@@ -51,10 +51,32 @@ fdt_is_sock(uintptr_t e)
 	return e > FDT_EPOLL;
 }
 
+/* init.c */
+/* Nonzero while the library works on its own behalf in this thread:
+ * wrappers then go straight to libc. */
+extern __thread int sfi_busy SF_HIDDEN
+    __attribute__((tls_model("initial-exec")));
+
 /* fdt_hold(fd, e): the socket object of fd with a caller reference, or
  * NULL (not filtered, not a socket, or inside the library).  Probes an
- * unknown descriptor.  Preserves errno. */
-struct sock *fdt_hold(int fd, uintptr_t e) SF_HIDDEN;
+ * unknown descriptor.  Preserves errno.  Every filtered call takes one:
+ * the usual case is inline (nothing there touches errno), the rest in
+ * fdt_hold_slow(). */
+struct sock *fdt_hold_slow(int fd, uintptr_t e) SF_HIDDEN;
+static inline struct sock *
+fdt_hold(int fd, uintptr_t e)
+{
+	if (fdt_is_sock(e) && !sfi_busy) {
+		struct sock *so = (struct sock *)e;
+
+		if (sock_tryhold(so)) {
+			if (fdt_peek(fd) == e)
+				return so;
+			sock_rele(so);
+		}
+	}
+	return fdt_hold_slow(fd, e);
+}
 /* Store v for fd.  If the slot held a socket object, the kernel reused the
  * number behind our back: that descriptor of the old socket is gone. */
 void fdt_set(int fd, uintptr_t v) SF_HIDDEN;
@@ -78,9 +100,6 @@ void ep_forget(int epfd) SF_HIDDEN;
 void ep_dup(int epfd, int newfd) SF_HIDDEN;
 
 /* init.c */
-/* Nonzero while the library works on its own behalf in this thread:
- * wrappers then go straight to libc. */
-extern __thread int sfi_busy SF_HIDDEN;
 /* The process id as of the last fork handler. */
 extern pid_t sfi_pid SF_HIDDEN;
 /* True in a vfork()/CLONE_VM child, which shares our memory: it must not

@@ -23,7 +23,7 @@ ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
 ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen);
 
 /* Receive into one buffer through the filters (reference kept). */
-static ssize_t
+static inline ssize_t
 sfi_recvbuf(struct sock *so, int fd, void *buf, size_t len, int flags,
     struct sockaddr *from, socklen_t *fromlen)
 {
@@ -31,15 +31,15 @@ sfi_recvbuf(struct sock *so, int fd, void *buf, size_t len, int flags,
 	struct msghdr m;
 	ssize_t r;
 
+	if (from == NULL || fromlen == NULL)
+		return sock_recv(so, fd, buf, len, flags); /* no msghdr */
 	memset(&m, 0, sizeof(m));
 	m.msg_iov = &iov;
 	m.msg_iovlen = 1;
-	if (from != NULL && fromlen != NULL) {
-		m.msg_name = from;
-		m.msg_namelen = *fromlen;
-	}
+	m.msg_name = from;
+	m.msg_namelen = *fromlen;
 	r = sock_recvmsg(so, fd, &m, flags);
-	if (r >= 0 && from != NULL && fromlen != NULL)
+	if (r >= 0)
 		*fromlen = m.msg_namelen;
 	return r;
 }
@@ -56,7 +56,7 @@ sfi_recv(struct sock *so, int fd, void *buf, size_t len, int flags,
 }
 
 /* Send one buffer through the filters (reference kept). */
-static ssize_t
+static inline ssize_t
 sfi_sendbuf(struct sock *so, int fd, const void *buf, size_t len, int flags,
     const struct sockaddr *to, socklen_t tolen)
 {
@@ -64,11 +64,13 @@ sfi_sendbuf(struct sock *so, int fd, const void *buf, size_t len, int flags,
 	struct msghdr m;
 	ssize_t r;
 
+	if (to == NULL)
+		return sock_send(so, fd, buf, len, flags); /* no msghdr */
 	memset(&m, 0, sizeof(m));
 	m.msg_iov = &iov;
 	m.msg_iovlen = 1;
 	m.msg_name = (void *)(uintptr_t)to;
-	m.msg_namelen = to != NULL ? tolen : 0;
+	m.msg_namelen = tolen;
 	r = sock_sendmsg(so, fd, &m, flags);
 	return r;
 }

@@ -2,7 +2,8 @@
  * test_stack.c: the filter stack (stack.c) and the filtered data path
  * (sock.c), driven in-process on real sockets.  This binary is never
  * preloaded: sockets come from the real libc, stacks from sock_create(),
- * data moves through sock_sendmsg()/sock_recvmsg().
+ * data moves through sock_sendmsg()/sock_recvmsg() and the one-buffer
+ * entries sock_send()/sock_recv().
  *
  * Filters: one callback table, the "journal", registered under several
  * names (f1..f4 automatic, p1..p3 programmatic in the configurations
@@ -18,6 +19,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,7 +151,11 @@ enum jb_out {
 enum jb_in {
 	JI_PASS,
 	JI_CONSUME, /* free it, return NULL */
-	JI_INJECT   /* sof_inject_data_out("PONG"), then pass */
+	JI_INJECT,  /* sof_inject_data_out("PONG"), then pass */
+	JI_KEEP,    /* keep a dupb() of the first block in jb_kept */
+	JI_XOR,     /* XOR every byte with JB_KEY (copying a shared block) */
+	JI_GROW,    /* append "++++" in a block of its own */
+	JI_TRIM     /* drop the first byte (moves the window only) */
 };
 
 #define JB_KEY 0x5a
@@ -176,6 +182,9 @@ struct jb {
 	size_t seen_head;
 	uint32_t seen_ref;
 	size_t seen_len;
+	/* What the last data_in call saw in its first block. */
+	unsigned char *in_rptr;
+	uint32_t in_ref;
 };
 
 #define JB_MAX 16
@@ -348,6 +357,8 @@ j_data_in(sof_handle_t h, void *cookie, mblk_t *mp, int flags, size_t *sizep)
 	boolean_t fc = B_TRUE;
 
 	jr_add(h, "data_in", *sizep, cookie);
+	b->in_rptr = mp->b_rptr;
+	b->in_ref = DB_REF(mp);
 	switch (b->in) {
 	case JI_PASS:
 		break;
@@ -358,6 +369,23 @@ j_data_in(sof_handle_t h, void *cookie, mblk_t *mp, int flags, size_t *sizep)
 	case JI_INJECT:
 		b->inject_err =
 		    sof_inject_data_out(h, j_mblk("PONG", 4), NULL, &fc);
+		break;
+	case JI_KEEP:
+		if (jb_kept == NULL)
+			jb_kept = dupb(mp);
+		break;
+	case JI_XOR:
+		if ((mp = j_writable(mp)) == NULL)
+			return NULL;
+		j_xor(mp);
+		break;
+	case JI_GROW:
+		linkb(mp, j_mblk("++++", 4));
+		*sizep += 4;
+		break;
+	case JI_TRIM:
+		cr_assert_eq(adjmsg(mp, 1), 1);
+		*sizep -= 1;
 		break;
 	}
 	return mp;
@@ -681,6 +709,22 @@ st_recv(struct st *t, void *buf, size_t len, int flags)
 	m.msg_iov = &iov;
 	m.msg_iovlen = 1;
 	return sock_recvmsg(t->so, t->fd, &m, flags);
+}
+
+/* recv() of one buffer: sock_recv, the buffer entry without a msghdr. */
+static ssize_t
+st_recvb(struct st *t, void *buf, size_t len, int flags)
+{
+	return sock_recv(t->so, t->fd, buf, len, flags);
+}
+
+/* Wait until the filtered end is readable (hang guard 2 s). */
+static void
+st_wait_in(struct st *t)
+{
+	struct pollfd p = {.fd = t->fd, .events = POLLIN};
+
+	(void)poll(&p, 1, 2000);
 }
 
 /* What the plain end can read within ms (0 if nothing came). */
@@ -1083,7 +1127,10 @@ Test(stack, data_in_consumed_never_reaches_the_reader)
 	st_unix(&t, st_conf3);
 	st_peer_write(&t, "secret");
 	usleep(20000);
+	memset(buf, 0, sizeof(buf));
 	cr_assert_eq(st_recv(&t, buf, sizeof(buf), MSG_DONTWAIT), -EAGAIN);
+	cr_assert_eq(memchr(buf, 's', sizeof(buf)), NULL,
+	    "consumed bytes left in the caller's buffer");
 	cr_assert_str_eq(jr_seq("data_in"), "f1");
 	cr_assert_str_eq(jr_seq("data_in_proc"), "");
 	cr_assert_eq(sock_rq_bytes(t.so), 0);
@@ -1611,6 +1658,349 @@ Test(stack, zero_copy_kept_block_survives_buffer_reuse)
 	freeb(jb_kept);
 	jb_kept = NULL;
 	st_peer_expect(&t, "original bytes");
+	st_close(&t);
+}
+
+/* ---------------------------------------------------------------------
+ * Receiving in place: the kernel writes the caller's buffer, which the
+ * filters get on loan.
+ * ------------------------------------------------------------------- */
+
+Test(stack, receive_lends_the_callers_buffer)
+{
+	char buf[32];
+	struct st t;
+
+	st_unix(&t, st_conf3);
+	st_peer_write(&t, "in place");
+	st_wait_in(&t);
+	cr_assert_eq(st_recvb(&t, buf, sizeof(buf), 0), 8);
+	cr_assert_eq(memcmp(buf, "in place", 8), 0);
+	cr_assert_eq(jb("f1")->in_rptr, (unsigned char *)buf);
+	cr_assert_eq(jb("f3")->in_rptr, (unsigned char *)buf);
+	cr_assert_gt(jb("f1")->in_ref, 1); /* shared: copy before writing */
+	cr_assert_str_eq(jr_seq_arg("data_in", 8), "f1,f2,f3");
+	cr_assert_str_eq(jr_seq_arg("data_in_proc", 8), "f1,f2,f3");
+	/* The same through a msghdr. */
+	jr_reset();
+	st_peer_write(&t, "again");
+	st_wait_in(&t);
+	cr_assert_eq(st_recv(&t, buf, sizeof(buf), 0), 5);
+	cr_assert_eq(memcmp(buf, "again", 5), 0);
+	cr_assert_eq(jb("f2")->in_rptr, (unsigned char *)buf);
+	cr_assert_str_eq(jr_seq_arg("data_in_proc", 5), "f1,f2,f3");
+	cr_assert_eq(sock_rq_bytes(t.so), 0);
+	st_close(&t);
+}
+
+Test(stack, receive_kept_block_survives_buffer_reuse)
+{
+	char buf[32];
+	struct st t;
+
+	jb("f2")->in = JI_KEEP;
+	st_unix(&t, st_conf3);
+	st_peer_write(&t, "kept bytes");
+	st_wait_in(&t);
+	cr_assert_eq(st_recvb(&t, buf, sizeof(buf), 0), 10);
+	cr_assert_eq(memcmp(buf, "kept bytes", 10), 0);
+	memset(buf, 'X', sizeof(buf));
+	cr_assert_not_null(jb_kept);
+	cr_assert_eq(MBLKL(jb_kept), 10);
+	cr_assert(jb_kept->b_rptr < (unsigned char *)buf ||
+	              jb_kept->b_rptr >= (unsigned char *)buf + sizeof(buf),
+	    "the kept block moved off the caller's buffer");
+	cr_assert_eq(memcmp(jb_kept->b_rptr, "kept bytes", 10), 0);
+	freeb(jb_kept);
+	jb_kept = NULL;
+	st_close(&t);
+}
+
+Test(stack, receive_transformed_lands_in_the_callers_buffer)
+{
+	char wire[8], buf[32];
+	size_t i;
+	struct st t;
+
+	jb("f1")->in = JI_XOR;
+	st_unix(&t, st_conf3);
+	for (i = 0; i < 6; i++)
+		wire[i] = (char)("secret"[i] ^ JB_KEY);
+	cr_assert_eq(send(t.peer, wire, 6, 0), 6);
+	st_wait_in(&t);
+	cr_assert_eq(st_recvb(&t, buf, sizeof(buf), 0), 6);
+	cr_assert_eq(memcmp(buf, "secret", 6), 0);
+	/* f2 above got the transformed copy, not the caller's buffer. */
+	cr_assert_neq(jb("f2")->in_rptr, (unsigned char *)buf);
+	cr_assert_str_eq(jr_seq_arg("data_in_proc", 6), "f1,f2,f3");
+	cr_assert_eq(sock_rq_bytes(t.so), 0);
+	st_close(&t);
+}
+
+Test(stack, receive_trimmed_window_is_copied_back)
+{
+	char buf[32];
+	struct st t;
+
+	jb("f2")->in = JI_TRIM;
+	st_unix(&t, st_conf3);
+	st_peer_write(&t, "xhello");
+	st_wait_in(&t);
+	memset(buf, 'Z', sizeof(buf));
+	cr_assert_eq(st_recvb(&t, buf, sizeof(buf), 0), 5);
+	cr_assert_eq(memcmp(buf, "hello", 5), 0);
+	/* The raw byte left over is not left behind; the rest untouched. */
+	cr_assert_eq(buf[5], '\0');
+	cr_assert_eq(buf[6], 'Z');
+	cr_assert_str_eq(jr_seq_arg("data_in_proc", 5), "f1,f2,f3");
+	st_close(&t);
+}
+
+/* A filter that makes more than the buffer holds: the rest is queued
+ * ahead of anything that arrives later, and data_in_proc ran once. */
+Test(stack, receive_growth_beyond_the_buffer_is_kept_for_the_next_call)
+{
+	char buf[32];
+	struct st t;
+
+	jb("f3")->in = JI_GROW;
+	st_unix(&t, st_conf3);
+	st_peer_write(&t, "abcd");
+	st_wait_in(&t);
+	cr_assert_eq(st_recvb(&t, buf, 4, 0), 4);
+	cr_assert_eq(memcmp(buf, "abcd", 4), 0);
+	cr_assert_eq(sock_rq_bytes(t.so), 4);
+	cr_assert(sock_rq_pending(t.so));
+	st_peer_write(&t, "xy");
+	usleep(20000);
+	cr_assert_eq(st_recvb(&t, buf, sizeof(buf), 0), 4);
+	cr_assert_eq(memcmp(buf, "++++", 4), 0);
+	cr_assert_eq(st_recv(&t, buf, sizeof(buf), 0), 6);
+	cr_assert_eq(memcmp(buf, "xy++++", 6), 0);
+	cr_assert_str_eq(jr_seq("data_in_proc"), "f1,f2,f3,f1,f2,f3");
+	cr_assert_eq(sock_rq_bytes(t.so), 0);
+	st_close(&t);
+}
+
+/* MSG_PEEK reads into the queue; data_in runs once for peek and read. */
+Test(stack, peek_then_read_runs_data_in_once)
+{
+	char buf[32];
+	struct st t;
+
+	st_unix(&t, st_conf3);
+	st_peer_write(&t, "peeked");
+	st_wait_in(&t);
+	cr_assert_eq(st_recvb(&t, buf, sizeof(buf), MSG_PEEK), 6);
+	cr_assert_eq(memcmp(buf, "peeked", 6), 0);
+	memset(buf, 0, sizeof(buf));
+	cr_assert_eq(st_recvb(&t, buf, 3, 0), 3);
+	cr_assert_eq(memcmp(buf, "pee", 3), 0);
+	cr_assert_eq(st_recvb(&t, buf, sizeof(buf), 0), 3);
+	cr_assert_eq(memcmp(buf, "ked", 3), 0);
+	cr_assert_str_eq(jr_seq("data_in"), "f1,f2,f3");
+	cr_assert_str_eq(jr_seq("data_in_proc"), "f1,f2,f3");
+	st_close(&t);
+}
+
+static void *
+st_late_writer(void *arg)
+{
+	struct st *t = arg;
+
+	usleep(50000);
+	st_peer_write(t, "def");
+	return NULL;
+}
+
+/* MSG_WAITALL: in-place reads one after the other into the same buffer. */
+Test(stack, waitall_reads_in_place_until_full)
+{
+	char buf[8];
+	pthread_t th;
+	struct st t;
+
+	st_unix(&t, st_conf3);
+	st_peer_write(&t, "abc");
+	cr_assert_eq(pthread_create(&th, NULL, st_late_writer, &t), 0);
+	cr_assert_eq(st_recv(&t, buf, 6, MSG_WAITALL), 6);
+	pthread_join(th, NULL);
+	cr_assert_eq(memcmp(buf, "abcdef", 6), 0);
+	cr_assert_str_eq(jr_seq("data_in"), "f1,f2,f3,f1,f2,f3");
+	st_close(&t);
+}
+
+/* Several iovecs: the copy path, one message across them. */
+Test(stack, readv_across_iovecs)
+{
+	char a[5], b[16];
+	struct iovec iov[2] = {{a, sizeof(a)}, {b, sizeof(b)}};
+	struct msghdr m;
+	struct st t;
+
+	st_unix(&t, st_conf3);
+	st_peer_write(&t, "hello world");
+	st_wait_in(&t);
+	memset(&m, 0, sizeof(m));
+	m.msg_iov = iov;
+	m.msg_iovlen = 2;
+	cr_assert_eq(sock_recvmsg(t.so, t.fd, &m, 0), 11);
+	cr_assert_eq(memcmp(a, "hello", 5), 0);
+	cr_assert_eq(memcmp(b, " world", 6), 0);
+	cr_assert_str_eq(jr_seq("data_in_proc"), "f1,f2,f3");
+	st_close(&t);
+}
+
+Test(stack, eof_after_data_then_again_eof)
+{
+	char buf[16];
+	struct st t;
+
+	st_unix(&t, st_conf3);
+	st_peer_write(&t, "last");
+	cr_assert_eq(shutdown(t.peer, SHUT_WR), 0);
+	st_wait_in(&t);
+	cr_assert_eq(st_recvb(&t, buf, sizeof(buf), 0), 4);
+	cr_assert_eq(st_recvb(&t, buf, sizeof(buf), 0), 0);
+	cr_assert_eq(st_recvb(&t, buf, sizeof(buf), MSG_DONTWAIT), 0);
+	cr_assert_eq(st_recv(&t, buf, sizeof(buf), 0), 0);
+	cr_assert_str_eq(jr_seq_arg("notify", SOF_EV_CANTRECVMORE), "f1,f2,f3");
+	st_close(&t);
+}
+
+Test(stack, recv_errors_come_back_as_errno)
+{
+	char buf[16];
+	struct st t;
+
+	st_unix(&t, st_conf3);
+	cr_assert_eq(st_recvb(&t, buf, sizeof(buf), MSG_DONTWAIT), -EAGAIN);
+	cr_assert_eq(st_recvb(&t, NULL, 16, MSG_DONTWAIT), -EAGAIN);
+	st_peer_write(&t, "z");
+	st_wait_in(&t);
+	cr_assert_eq(st_recvb(&t, NULL, 16, 0), -EFAULT);
+	st_close(&t);
+}
+
+Test(stack, send_buffer_entry_lends_and_keeps)
+{
+	char buf[] = "buffer bytes";
+	struct st t;
+
+	jb("f2")->out = JO_KEEP;
+	st_unix(&t, st_conf3);
+	cr_assert_eq(sock_send(t.so, t.fd, buf, 12, 0), 12);
+	cr_assert_eq(jb("f3")->seen_rptr, (unsigned char *)buf);
+	cr_assert_gt(jb("f3")->seen_ref, 1);
+	memset(buf, 'X', 12);
+	cr_assert_not_null(jb_kept);
+	cr_assert_eq(memcmp(jb_kept->b_rptr, "buffer bytes", 12), 0);
+	freeb(jb_kept);
+	jb_kept = NULL;
+	st_peer_expect(&t, "buffer bytes");
+	jb("f1")->out = JO_XOR;
+	cr_assert_eq(sock_send(t.so, t.fd, "\x3b\x38", 2, 0), 2);
+	st_peer_expect(&t, "ab");
+	st_close(&t);
+}
+
+/* ---------------------------------------------------------------------
+ * Threads on one socket: the receive and send locks.
+ * ------------------------------------------------------------------- */
+
+#define ST_NTHREADS 4
+#define ST_NMSG     2000
+
+struct st_worker {
+	struct st *t;
+	size_t bytes;
+	unsigned long sum;
+};
+
+static void *
+st_sender(void *arg)
+{
+	struct st_worker *w = arg;
+	unsigned char msg[16];
+	int i;
+
+	for (i = 0; i < ST_NMSG; i++) {
+		ssize_t n;
+
+		memset(msg, i & 0xff, sizeof(msg));
+		n = sock_send(w->t->so, w->t->fd, msg, sizeof(msg), 0);
+		if (n != (ssize_t)sizeof(msg))
+			break;
+		w->bytes += (size_t)n;
+	}
+	return NULL;
+}
+
+static void *
+st_receiver(void *arg)
+{
+	struct st_worker *w = arg;
+	unsigned char buf[64];
+
+	for (;;) {
+		ssize_t n = sock_recv(w->t->so, w->t->fd, buf, sizeof(buf), 0);
+		ssize_t i;
+
+		if (n <= 0)
+			break;
+		for (i = 0; i < n; i++)
+			w->sum += buf[i];
+		w->bytes += (size_t)n;
+	}
+	return NULL;
+}
+
+Test(stack, threads_share_the_send_and_receive_locks)
+{
+	struct st_worker w[ST_NTHREADS];
+	pthread_t th[ST_NTHREADS];
+	unsigned char buf[4096];
+	unsigned long sum = 0, want = 0;
+	size_t got = 0, total = 0;
+	int i;
+	struct st t;
+
+	st_unix(&t, st_conf3);
+	memset(w, 0, sizeof(w));
+	for (i = 0; i < ST_NTHREADS; i++) {
+		w[i].t = &t;
+		cr_assert_eq(pthread_create(&th[i], NULL, st_sender, &w[i]), 0);
+	}
+	while (got < (size_t)ST_NTHREADS * ST_NMSG * 16) {
+		ssize_t n = recv(t.peer, buf, sizeof(buf), 0);
+
+		cr_assert_gt(n, 0);
+		got += (size_t)n;
+	}
+	for (i = 0; i < ST_NTHREADS; i++) {
+		pthread_join(th[i], NULL);
+		cr_assert_eq(w[i].bytes, (size_t)ST_NMSG * 16);
+	}
+	/* Now several receivers on the filtered end. */
+	memset(w, 0, sizeof(w));
+	for (i = 0; i < ST_NTHREADS; i++) {
+		w[i].t = &t;
+		cr_assert_eq(pthread_create(&th[i], NULL, st_receiver, &w[i]),
+		    0);
+	}
+	for (i = 0; i < ST_NMSG; i++) {
+		memset(buf, i & 0xff, 37);
+		cr_assert_eq(send(t.peer, buf, 37, 0), 37);
+		want += 37UL * (unsigned long)(i & 0xff);
+	}
+	cr_assert_eq(shutdown(t.peer, SHUT_WR), 0);
+	for (i = 0; i < ST_NTHREADS; i++) {
+		pthread_join(th[i], NULL);
+		total += w[i].bytes;
+		sum += w[i].sum;
+	}
+	cr_assert_eq(total, (size_t)ST_NMSG * 37);
+	cr_assert_eq(sum, want);
 	st_close(&t);
 }
 

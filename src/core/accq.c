@@ -53,7 +53,8 @@ struct sock_aq {
 static atomic_int aq_reap_pending;
 /* Set while the service thread feeds a deferred connection's filters:
  * a release then waits until the filters returned (aq_pull()). */
-static __thread struct sock *aq_pulling;
+static __thread struct sock *aq_pulling
+    __attribute__((tls_model("initial-exec")));
 
 static ssize_t
 aq_pull(struct sock *so, int fd)

@@ -687,7 +687,7 @@ void sock_conn_settle(struct sock *so, int fd, int revents);
 void sock_conn_done(struct sock *so, int err);
 /* Sends from signal handlers (sockstage.c).  sock_depth counts this
  * thread's nesting in the library's data path. */
-extern __thread int sock_depth;
+extern __thread int sock_depth __attribute__((tls_model("initial-exec")));
 extern atomic_int sock_staged;
 ssize_t sock_stage_put(struct sock *so, const struct msghdr *msg);
 /* Send every staged byte (not inside the library). */

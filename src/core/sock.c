@@ -1351,7 +1351,15 @@ sock_after_send(struct sock *so, int fd)
 static inline void
 sock_after_recv(struct sock *so)
 {
-	sock_rdy_check(so);
+	/* A receive changes only what is queued: the IN bit. */
+	unsigned in =
+	    (so->so_rq_head != NULL || so->so_rx_error != 0) ? SO_RDY_IN : 0;
+
+	if (__builtin_expect(in != (atomic_load_explicit(&so->so_rdy,
+	                                memory_order_relaxed) &
+	                               SO_RDY_IN),
+	        0))
+		sock_rdy_check(so);
 	if (atomic_load_explicit(&sock_staged, memory_order_relaxed))
 		sock_stage_drain();
 }

@@ -29,7 +29,7 @@ struct sock_stage {
 	unsigned char sg_buf[STAGE_SIZE];
 };
 
-__thread int sock_depth;
+__thread int sock_depth __attribute__((tls_model("initial-exec")));
 atomic_int sock_staged; /* some socket has staged bytes */
 
 ssize_t

@@ -382,6 +382,14 @@ size_t st_format_json(char *buf, size_t len);
 
 #define SOCK_MAXSTACK 16 /* filters on one socket */
 
+/* so_rq_head, so_tx_rem and so_rx_error are written under their locks but
+ * read without them (readiness hints, the receiver walking the queue an
+ * injector appends to): acquire/release accesses, plain moves on x86,
+ * that publish a queue entry whole and that a race checker understands.
+ * rm_next is accessed the same way. */
+#define SO_LOAD(x)     __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
+#define SO_STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
+
 /* One filter instance on a socket: what sof_handle_t points to. */
 struct stk_inst {
 	struct sock *si_sock;
@@ -649,12 +657,12 @@ sock_rdy_compute(struct sock *so)
 	unsigned sf = atomic_load_explicit(&so->so_flags, memory_order_relaxed);
 	unsigned r = 0;
 
-	if (so->so_rq_head != NULL || so->so_rx_error != 0 ||
+	if (SO_LOAD(so->so_rq_head) != NULL || SO_LOAD(so->so_rx_error) != 0 ||
 	    so->so_aq_ready > 0)
 		r |= SO_RDY_IN;
 	if ((sf & SO_F_RCVFC) || so->so_aq != NULL)
 		r |= SO_RDY_MASKIN;
-	if (so->so_tx_rem != NULL || (sf & SO_F_SNDFC))
+	if (SO_LOAD(so->so_tx_rem) != NULL || (sf & SO_F_SNDFC))
 		r |= SO_RDY_MASKOUT;
 	return r;
 }

@@ -182,7 +182,7 @@ sock_alloc(void)
 	pthread_mutex_lock(&sock_pool_lock);
 	so = sock_free;
 	if (so != NULL)
-		sock_free = (struct sock *)(void *)so->so_rq_head;
+		sock_free = (struct sock *)(void *)SO_LOAD(so->so_rq_head);
 	pthread_mutex_unlock(&sock_pool_lock);
 	if (so == NULL) {
 		if ((so = calloc(1, sizeof(*so))) == NULL)
@@ -193,10 +193,11 @@ sock_alloc(void)
 		sock_all = so;
 		pthread_mutex_unlock(&sock_pool_lock);
 	}
-	so->so_rq_head = so->so_rq_tail = NULL;
+	SO_STORE(so->so_rq_head, NULL);
+	so->so_rq_tail = NULL;
 	so->so_rq_bytes = 0;
-	so->so_rx_error = 0;
-	so->so_tx_rem = NULL;
+	SO_STORE(so->so_rx_error, 0);
+	SO_STORE(so->so_tx_rem, NULL);
 	so->so_top = so->so_bottom = NULL;
 	so->so_ninst = 0;
 	so->so_cfg = NULL;
@@ -254,12 +255,13 @@ sock_rq_free(struct sock *so)
 {
 	struct sock_rmsg *rm, *next;
 
-	for (rm = so->so_rq_head; rm != NULL; rm = next) {
-		next = rm->rm_next;
+	for (rm = SO_LOAD(so->so_rq_head); rm != NULL; rm = next) {
+		next = __atomic_load_n(&rm->rm_next, __ATOMIC_ACQUIRE);
 		freemsg(rm->rm_mp);
 		sock_rmsg_free(so, rm);
 	}
-	so->so_rq_head = so->so_rq_tail = NULL;
+	SO_STORE(so->so_rq_head, NULL);
+	so->so_rq_tail = NULL;
 	so->so_rq_bytes = 0;
 }
 
@@ -269,14 +271,14 @@ sock_destroy(struct sock *so)
 {
 	stk_detach_all(so);
 	sock_rq_free(so);
-	freemsg(so->so_tx_rem);
-	so->so_tx_rem = NULL;
+	freemsg(SO_LOAD(so->so_tx_rem));
+	SO_STORE(so->so_tx_rem, NULL);
 	sock_stage_free(so);
 	if (so->so_cfg != NULL)
 		cfg_rele(so->so_cfg);
 	so->so_cfg = NULL;
 	pthread_mutex_lock(&sock_pool_lock);
-	so->so_rq_head = (struct sock_rmsg *)(void *)sock_free;
+	SO_STORE(so->so_rq_head, (struct sock_rmsg *)(void *)sock_free);
 	sock_free = so;
 	pthread_mutex_unlock(&sock_pool_lock);
 }
@@ -477,9 +479,10 @@ sock_fill(struct sock *so, int fd, struct msghdr *umsg, size_t hint, int kflags)
 	rm->rm_len = mp != NULL ? msgdsize(mp) : 0;
 	pthread_mutex_lock(&so->so_lock);
 	if (so->so_rq_tail != NULL)
-		so->so_rq_tail->rm_next = rm;
+		__atomic_store_n(&so->so_rq_tail->rm_next, rm,
+		    __ATOMIC_RELEASE);
 	else
-		so->so_rq_head = rm;
+		SO_STORE(so->so_rq_head, rm);
 	so->so_rq_tail = rm;
 	so->so_rq_bytes += rm->rm_len;
 	pthread_mutex_unlock(&so->so_lock);
@@ -583,7 +586,7 @@ sock_fill_inplace(struct sock *so, int fd, struct msghdr *msg,
 	if (locked)
 		sock_inlock(so);
 	mp = stk_data_in_now(so, lent, kmsg.msg_flags & MSG_OOB, &size);
-	if (__builtin_expect(so->so_rq_head != NULL, 0)) {
+	if (__builtin_expect(SO_LOAD(so->so_rq_head) != NULL, 0)) {
 		/* A timer or another thread queued data since we looked:
 		 * these bytes are younger, they go behind it. */
 		(void)mb_unborrow_db(db);
@@ -593,9 +596,10 @@ sock_fill_inplace(struct sock *so, int fd, struct msghdr *msg,
 			rm->rm_processed = true;
 			pthread_mutex_lock(&so->so_lock);
 			if (so->so_rq_tail != NULL)
-				so->so_rq_tail->rm_next = rm;
+				__atomic_store_n(&so->so_rq_tail->rm_next, rm,
+				    __ATOMIC_RELEASE);
 			else
-				so->so_rq_head = rm;
+				SO_STORE(so->so_rq_head, rm);
 			so->so_rq_tail = rm;
 			so->so_rq_bytes += rm->rm_len;
 			pthread_mutex_unlock(&so->so_lock);
@@ -640,8 +644,8 @@ sock_fill_inplace(struct sock *so, int fd, struct msghdr *msg,
 	rm->rm_alen = 0;
 	rm->rm_flags = 0;
 	pthread_mutex_lock(&so->so_lock);
-	rm->rm_next = so->so_rq_head;
-	so->so_rq_head = rm;
+	rm->rm_next = SO_LOAD(so->so_rq_head);
+	SO_STORE(so->so_rq_head, rm);
 	if (so->so_rq_tail == NULL)
 		so->so_rq_tail = rm;
 	so->so_rq_bytes += rm->rm_len;
@@ -675,10 +679,11 @@ sock_iov_region(const struct msghdr *msg, size_t pos, size_t want,
 static void
 sock_rq_unlink_head(struct sock *so)
 {
-	struct sock_rmsg *rm = so->so_rq_head;
+	struct sock_rmsg *rm = SO_LOAD(so->so_rq_head);
 
-	so->so_rq_head = rm->rm_next;
-	if (so->so_rq_head == NULL)
+	SO_STORE(so->so_rq_head,
+	    __atomic_load_n(&rm->rm_next, __ATOMIC_ACQUIRE));
+	if (SO_LOAD(so->so_rq_head) == NULL)
 		so->so_rq_tail = NULL;
 	freemsg(rm->rm_mp);
 	sock_rmsg_free(so, rm);
@@ -718,13 +723,13 @@ sock_rq_copyout(struct sock *so, struct msghdr *msg, size_t pos, size_t want,
 	size_t done = 0;
 
 	*got = false;
-	for (rm = so->so_rq_head; rm != NULL; rm = next) {
+	for (rm = SO_LOAD(so->so_rq_head); rm != NULL; rm = next) {
 		size_t n;
 
 		sock_rq_process(so, rm);
-		next = rm->rm_next;
+		next = __atomic_load_n(&rm->rm_next, __ATOMIC_ACQUIRE);
 		if (stream && rm->rm_len == 0) {
-			if (rm == so->so_rq_head) {
+			if (rm == SO_LOAD(so->so_rq_head)) {
 				pthread_mutex_lock(&so->so_lock);
 				sock_rq_unlink_head(so);
 				pthread_mutex_unlock(&so->so_lock);
@@ -797,7 +802,7 @@ sock_recv_impl(struct sock *so, int fd, struct msghdr *msg, int flags)
 	bool got;
 
 	sock_op_issued(so);
-	if (so->so_tx_rem != NULL)
+	if (SO_LOAD(so->so_tx_rem) != NULL)
 		(void)sock_flush(so, fd);
 	msg->msg_flags = 0;
 	if (stream && msg->msg_name != NULL)
@@ -807,7 +812,7 @@ sock_recv_impl(struct sock *so, int fd, struct msghdr *msg, int flags)
 		ssize_t n;
 
 		got = false;
-		if (so->so_rq_head != NULL)
+		if (SO_LOAD(so->so_rq_head) != NULL)
 			done += sock_rq_copyout(so, msg, done, want - done,
 			    flags, &got, &dglen);
 		if (got) {
@@ -819,15 +824,16 @@ sock_recv_impl(struct sock *so, int fd, struct msghdr *msg, int flags)
 			ret = (ssize_t)done;
 			break;
 		}
-		if (so->so_rq_head == NULL &&
+		if (SO_LOAD(so->so_rq_head) == NULL &&
 		    (atomic_load(&so->so_flags) & SO_F_EOF)) {
 			ret = (ssize_t)done;
 			break;
 		}
-		if (so->so_rx_error != 0) {
-			ret = done > 0 ? (ssize_t)done : -so->so_rx_error;
+		if (SO_LOAD(so->so_rx_error) != 0) {
+			ret = done > 0 ? (ssize_t)done
+			               : -SO_LOAD(so->so_rx_error);
 			if (done == 0)
-				so->so_rx_error = 0;
+				SO_STORE(so->so_rx_error, 0);
 			break;
 		}
 		if ((atomic_load(&so->so_flags) & SO_F_RCVFC) &&
@@ -851,7 +857,8 @@ sock_recv_impl(struct sock *so, int fd, struct msghdr *msg, int flags)
 				ret = done > 0 ? (ssize_t)done : -werr;
 				break;
 			}
-			if (so->so_rq_head != NULL || so->so_rx_error != 0 ||
+			if (SO_LOAD(so->so_rq_head) != NULL ||
+			    SO_LOAD(so->so_rx_error) != 0 ||
 			    (atomic_load(&so->so_flags) & SO_F_RCVFC))
 				continue;
 			n = sock_fill(so, fd, msg, want - done,
@@ -859,7 +866,7 @@ sock_recv_impl(struct sock *so, int fd, struct msghdr *msg, int flags)
 			if (n == -EAGAIN)
 				continue;
 		} else if (stream && !(flags & MSG_PEEK) &&
-		           so->so_rq_head == NULL &&
+		           SO_LOAD(so->so_rq_head) == NULL &&
 		           sock_iov_region(msg, done, want, &buf)) {
 			size_t placed = 0;
 
@@ -876,7 +883,7 @@ sock_recv_impl(struct sock *so, int fd, struct msghdr *msg, int flags)
 		if (n < 0) {
 			if (done > 0) {
 				if (n != -EAGAIN && n != -EINTR)
-					so->so_rx_error = (int)-n;
+					SO_STORE(so->so_rx_error, (int)-n);
 				ret = (ssize_t)done;
 			} else {
 				ret = n;
@@ -916,16 +923,18 @@ sock_recv_impl1(struct sock *so, int fd, void *buf, size_t len, int flags)
 	 * an in-place read (see sock_fill_inplace), or the loop when
 	 * anything is queued or pending. */
 	if ((sf & (SO_F_STREAM | SOCK_RECV_SLOW)) == SO_F_STREAM &&
-	    !(flags & ~MSG_DONTWAIT) && len > 0 && so->so_tx_rem == NULL) {
+	    !(flags & ~MSG_DONTWAIT) && len > 0 &&
+	    SO_LOAD(so->so_tx_rem) == NULL) {
 		sock_xlock(&so->so_rxlock);
 		while (
-		    so->so_rq_head == NULL && so->so_rx_error == 0 &&
+		    SO_LOAD(so->so_rq_head) == NULL &&
+		    SO_LOAD(so->so_rx_error) == 0 &&
 		    !(atomic_load(&so->so_flags) & (SO_F_EOF | SO_F_RCVFC))) {
 			n = sock_fill_inplace(so, fd, NULL, buf, len, flags,
 			    &placed);
 			if (n > 0 && placed == 0)
 				continue; /* all consumed by a filter */
-			if (n == 0 && so->so_rq_head != NULL)
+			if (n == 0 && SO_LOAD(so->so_rq_head) != NULL)
 				break; /* injected before the EOF: the loop */
 			sock_xunlock(&so->so_rxlock);
 			if (n > 0) {
@@ -952,7 +961,7 @@ sock_rq_pending(struct sock *so)
 	bool r;
 
 	pthread_mutex_lock(&so->so_lock);
-	r = so->so_rq_head != NULL || so->so_rx_error != 0;
+	r = SO_LOAD(so->so_rq_head) != NULL || SO_LOAD(so->so_rx_error) != 0;
 	pthread_mutex_unlock(&so->so_lock);
 	return r;
 }
@@ -976,18 +985,18 @@ sock_flush_locked(struct sock *so, int fd, int kflags)
 	struct iovec iov[SOCK_IOVMAX];
 	struct msghdr m;
 
-	while (so->so_tx_rem != NULL) {
-		int cnt = mb_to_iov(so->so_tx_rem, iov, SOCK_IOVMAX);
+	while (SO_LOAD(so->so_tx_rem) != NULL) {
+		int cnt = mb_to_iov(SO_LOAD(so->so_tx_rem), iov, SOCK_IOVMAX);
 		ssize_t n;
 
 		if (cnt < 0) {
-			if (!pullupmsg(so->so_tx_rem, -1))
+			if (!pullupmsg(SO_LOAD(so->so_tx_rem), -1))
 				return ENOMEM;
 			continue;
 		}
 		if (cnt == 0) {
-			freemsg(so->so_tx_rem);
-			so->so_tx_rem = NULL;
+			freemsg(SO_LOAD(so->so_tx_rem));
+			SO_STORE(so->so_tx_rem, NULL);
 			break;
 		}
 		memset(&m, 0, sizeof(m));
@@ -999,7 +1008,8 @@ sock_flush_locked(struct sock *so, int fd, int kflags)
 				continue;
 			return errno;
 		}
-		so->so_tx_rem = mb_advance(so->so_tx_rem, (size_t)n);
+		SO_STORE(so->so_tx_rem,
+		    mb_advance(SO_LOAD(so->so_tx_rem), (size_t)n));
 	}
 	if (atomic_fetch_and(&so->so_flags, ~(unsigned)SO_F_INJ_OUTFC) &
 	    SO_F_INJ_OUTFC)
@@ -1149,14 +1159,15 @@ sock_send_filtered(struct sock *so, int fd, mblk_t *mp,
 	if (n < 0) {
 		ret = -errno;
 		if (stream && (ret == -EAGAIN || ret == -EINTR)) {
-			so->so_tx_rem = mp; /* filters saw it: it must go out */
+			SO_STORE(so->so_tx_rem,
+			    mp); /* filters saw it: it must go out */
 			ret = (ssize_t)total;
 		} else {
 			freemsg(mp);
 		}
 	} else {
 		if (stream && (size_t)n < outlen)
-			so->so_tx_rem = mb_advance(mp, (size_t)n);
+			SO_STORE(so->so_tx_rem, mb_advance(mp, (size_t)n));
 		else
 			freemsg(mp);
 		ret = (ssize_t)total;
@@ -1181,7 +1192,7 @@ sock_send_impl(struct sock *so, int fd, const struct msghdr *msg, int flags)
 
 	sock_op_issued(so);
 	if (!(atomic_load(&so->so_ops) & SO_OP_DATA_OUT) &&
-	    so->so_tx_rem == NULL) {
+	    SO_LOAD(so->so_tx_rem) == NULL) {
 		n = LIBC(sendmsg)(fd, msg, flags);
 		return n < 0 ? -errno : n;
 	}
@@ -1196,7 +1207,7 @@ sock_send_impl(struct sock *so, int fd, const struct msghdr *msg, int flags)
 				return -werr;
 	}
 	sock_xlock(&so->so_txlock);
-	if (so->so_tx_rem != NULL &&
+	if (SO_LOAD(so->so_tx_rem) != NULL &&
 	    (error = sock_flush_locked(so, fd,
 	         (flags & MSG_NOSIGNAL) | (nb ? MSG_DONTWAIT : 0))) != 0) {
 		sock_xunlock(&so->so_txlock);
@@ -1261,7 +1272,7 @@ sock_send_impl(struct sock *so, int fd, const struct msghdr *msg, int flags)
 		(void)mb_unborrow_db(lent[i].sl_db);
 	sock_xunlock(&so->so_txlock);
 	sf_trace("send fd=%d len=%zu flags=%#x = %zd%s", fd, total, flags, ret,
-	    so->so_tx_rem != NULL ? " (remainder held)" : "");
+	    SO_LOAD(so->so_tx_rem) != NULL ? " (remainder held)" : "");
 	return ret;
 }
 
@@ -1283,11 +1294,11 @@ sock_send_impl1(struct sock *so, int fd, const void *buf, size_t len, int flags)
 	ssize_t n;
 
 	/* The usual send without a msghdr: the buffer lent whole. */
-	if (!(sf & SOCK_SEND_SLOW) && so->so_tx_rem == NULL &&
+	if (!(sf & SOCK_SEND_SLOW) && SO_LOAD(so->so_tx_rem) == NULL &&
 	    (atomic_load(&so->so_ops) & SO_OP_DATA_OUT) && so->so_wroff == 0 &&
 	    so->so_tail == 0 && so->so_maxblk < 0) {
 		sock_xlock(&so->so_txlock);
-		if (so->so_tx_rem != NULL ||
+		if (SO_LOAD(so->so_tx_rem) != NULL ||
 		    (lent = mb_borrow(buf, len)) == NULL)
 			goto general;
 		db = lent->b_datap;
@@ -1319,7 +1330,8 @@ sock_send_impl1(struct sock *so, int fd, const void *buf, size_t len, int flags)
 		}
 		sock_xunlock(&so->so_txlock);
 		sf_trace("send fd=%d len=%zu flags=%#x = %zd%s", fd, len, flags,
-		    n, so->so_tx_rem != NULL ? " (remainder held)" : "");
+		    n,
+		    SO_LOAD(so->so_tx_rem) != NULL ? " (remainder held)" : "");
 		return n;
 	general:
 		sock_xunlock(&so->so_txlock);
@@ -1340,7 +1352,7 @@ sock_send_impl1(struct sock *so, int fd, const void *buf, size_t len, int flags)
 static inline void
 sock_after_send(struct sock *so, int fd)
 {
-	if (so->so_tx_rem != NULL) {
+	if (SO_LOAD(so->so_tx_rem) != NULL) {
 		sock_rdy_check(so);
 		svc_watch_out(so, fd);
 	}
@@ -1353,7 +1365,9 @@ sock_after_recv(struct sock *so)
 {
 	/* A receive changes only what is queued: the IN bit. */
 	unsigned in =
-	    (so->so_rq_head != NULL || so->so_rx_error != 0) ? SO_RDY_IN : 0;
+	    (SO_LOAD(so->so_rq_head) != NULL || SO_LOAD(so->so_rx_error) != 0)
+	        ? SO_RDY_IN
+	        : 0;
 
 	if (__builtin_expect(in != (atomic_load_explicit(&so->so_rdy,
 	                                memory_order_relaxed) &
@@ -1494,10 +1508,10 @@ sock_inject_out(struct sock *so, struct stk_inst *inst, mblk_t *mp,
 			error = errno;
 		freemsg(mp);
 	} else {
-		if (so->so_tx_rem == NULL)
-			so->so_tx_rem = mp;
+		if (SO_LOAD(so->so_tx_rem) == NULL)
+			SO_STORE(so->so_tx_rem, mp);
 		else
-			linkb(so->so_tx_rem, mp);
+			linkb(SO_LOAD(so->so_tx_rem), mp);
 		error = sock_flush_locked(so, so->so_fd,
 		    MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (error == EAGAIN) {
@@ -1508,7 +1522,7 @@ sock_inject_out(struct sock *so, struct stk_inst *inst, mblk_t *mp,
 		}
 	}
 	sock_xunlock(&so->so_txlock);
-	if (so->so_tx_rem != NULL) {
+	if (SO_LOAD(so->so_tx_rem) != NULL) {
 		sock_rdy_check(so);
 		svc_watch_out(so, so->so_fd);
 	}
@@ -1537,9 +1551,10 @@ sock_inject_in(struct sock *so, struct stk_inst *inst, mblk_t *mp,
 	rm->rm_len = msgdsize(mp);
 	pthread_mutex_lock(&so->so_lock);
 	if (so->so_rq_tail != NULL)
-		so->so_rq_tail->rm_next = rm;
+		__atomic_store_n(&so->so_rq_tail->rm_next, rm,
+		    __ATOMIC_RELEASE);
 	else
-		so->so_rq_head = rm;
+		SO_STORE(so->so_rq_head, rm);
 	so->so_rq_tail = rm;
 	so->so_rq_bytes += rm->rm_len;
 	if (so->so_rq_bytes >= SOCK_RQ_HIWAT) {
@@ -1577,21 +1592,21 @@ sock_fd_close(struct sock *so, int fd)
 		tries = 50;
 	else
 		tries = 0;
-	for (; so->so_tx_rem != NULL && tries < 50; tries++) {
+	for (; SO_LOAD(so->so_tx_rem) != NULL && tries < 50; tries++) {
 		struct pollfd pfd = {.fd = fd, .events = POLLOUT};
 		int error =
 		    sock_flush_locked(so, fd, MSG_DONTWAIT | MSG_NOSIGNAL);
 
 		if (error != 0 && error != EAGAIN)
 			break;
-		if (so->so_tx_rem != NULL)
+		if (SO_LOAD(so->so_tx_rem) != NULL)
 			(void)LIBC(poll)(&pfd, 1, 200);
 	}
-	if (so->so_tx_rem != NULL)
+	if (SO_LOAD(so->so_tx_rem) != NULL)
 		sf_log(SF_LOG_WARN,
 		    "fd %d closed with %zu filtered bytes the peer did not "
 		    "take",
-		    fd, msgdsize(so->so_tx_rem));
+		    fd, msgdsize(SO_LOAD(so->so_tx_rem)));
 	sock_xunlock(&so->so_txlock);
 	so->so_fd = -1;
 	sock_rele(so);

@@ -155,7 +155,11 @@ sock_wait(struct sock *so, int fd, short events, int timeout_ms)
 		return 0; /* no eventfd: let the kernel call block */
 	w.sw_evfd = evfd;
 	sock_wait_add(so, &w);
+	/* Registered before the state is read: a change after this wakes
+	 * us.  Library data counts even where the kernel's is masked. */
 	rdy = atomic_load(&so->so_rdy);
+	if ((events & POLLIN) && (rdy & SO_RDY_IN))
+		timeout_ms = 0;
 	if (rdy & SO_RDY_MASKIN)
 		events &= ~POLLIN;
 	if (rdy & SO_RDY_MASKOUT)
@@ -164,8 +168,6 @@ sock_wait(struct sock *so, int fd, short events, int timeout_ms)
 	p[0].events = events;
 	p[1].fd = evfd;
 	p[1].events = POLLIN;
-	if ((events & POLLIN) && (rdy & SO_RDY_IN))
-		timeout_ms = 0;
 	r = LIBC(poll)(p, 2, timeout_ms);
 	sock_wait_del(so, &w);
 	if (r < 0)

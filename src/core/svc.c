@@ -162,7 +162,7 @@ svc_flush_fn(struct svc_watch *w, uint32_t events)
 	int error = sock_flush(so, w->sw_fd);
 
 	(void)events;
-	if (error == EAGAIN && so->so_tx_rem != NULL) {
+	if (error == EAGAIN && SO_LOAD(so->so_tx_rem) != NULL) {
 		svc_watch_mod(w, EPOLLOUT | EPOLLONESHOT);
 		return;
 	}
@@ -180,6 +180,7 @@ svc_run_timers(void)
 {
 	struct svc_timer *t;
 	uint64_t now;
+	int next;
 
 	pthread_mutex_lock(&svc_lock);
 	for (;;) {
@@ -209,10 +210,12 @@ svc_run_timers(void)
 		svc_running = NULL;
 		pthread_cond_broadcast(&svc_cv);
 	}
+	/* Read under the lock: a cancel may free t as soon as it is let go. */
+	next = t == NULL                  ? -1
+	       : t->st_when - now > 60000 ? 60000
+	                                  : (int)(t->st_when - now);
 	pthread_mutex_unlock(&svc_lock);
-	if (t == NULL)
-		return -1;
-	return t->st_when - now > 60000 ? 60000 : (int)(t->st_when - now);
+	return next;
 }
 
 static void *

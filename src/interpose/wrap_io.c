@@ -511,7 +511,7 @@ sfi_sendfile(int out, int in, off_t *off, size_t count, bool is64)
 
 	so = SF_LIKELY(fdt_fast(e)) ? NULL : fdt_hold(out, e);
 	if (so != NULL && !(atomic_load(&so->so_ops) & SO_OP_DATA_OUT) &&
-	    so->so_tx_rem == NULL) {
+	    SO_LOAD(so->so_tx_rem) == NULL) {
 		sock_rele(so);
 		so = NULL;
 	}

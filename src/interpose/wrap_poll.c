@@ -125,7 +125,7 @@ pl_poll(struct pollfd *fds, nfds_t n, const struct timespec *tmo,
 			struct pollfd *p = &k[s[i].ps_idx];
 			unsigned rdy;
 
-			if (so->so_tx_rem != NULL)
+			if (SO_LOAD(so->so_tx_rem) != NULL)
 				(void)sock_flush(so, p->fd);
 			rdy = atomic_load(&so->so_rdy);
 			p->events = pl_masked(p->events, rdy);

@@ -234,7 +234,8 @@ shutdown(int fd, int how)
 		if (how != SHUT_RD) {
 			int tries;
 
-			for (tries = 0; so->so_tx_rem != NULL && tries < 50;
+			for (tries = 0;
+			     SO_LOAD(so->so_tx_rem) != NULL && tries < 50;
 			     tries++) {
 				struct pollfd p = {.fd = fd, .events = POLLOUT};
 

@@ -274,6 +274,17 @@ aq_listen_fn(struct svc_watch *w, uint32_t events)
 		struct aq_conn *victim;
 		bool full;
 
+		/* The listener itself may be blocking (its file status is
+		 * the program's): look before taking.  Look before making
+		 * room too: a deferred connection is closed, or the failure
+		 * counted, only for a connection that is waiting. */
+		if (i > 0) {
+			struct pollfd p = {.fd = svc_watch_fd(w),
+			    .events = POLLIN};
+
+			if (LIBC(poll)(&p, 1, 0) <= 0)
+				return;
+		}
 		pthread_mutex_lock(&lso->so_lock);
 		if ((aq = lso->so_aq) == NULL) {
 			pthread_mutex_unlock(&lso->so_lock);
@@ -295,15 +306,6 @@ aq_listen_fn(struct svc_watch *w, uint32_t events)
 		}
 		if (full)
 			return;
-		/* The listener itself may be blocking (its file status is
-		 * the program's): look before taking. */
-		if (i > 0) {
-			struct pollfd p = {.fd = svc_watch_fd(w),
-			    .events = POLLIN};
-
-			if (LIBC(poll)(&p, 1, 0) <= 0)
-				return;
-		}
 		fd = LIBC(accept4)(svc_watch_fd(w), NULL, NULL,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)

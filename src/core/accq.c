@@ -236,8 +236,13 @@ aq_queue(struct sock *lso, struct sock *so, int fd, bool deferred)
 	if (!deferred)
 		sock_rdy_update(lso, true);
 	/* Data may have come with the connection; filters may already be
-	 * done with it. */
-	if (deferred && so->so_aq_conn == ac && ac->ac_watch != NULL) {
+	 * done with it.  Only on the service thread: elsewhere (aq_park, in
+	 * the program's accept) the watch does it, since a release here
+	 * would wait in svc_watch_end() for the watch's function, which
+	 * waits for the so_rxlock sock_pull() holds, and since the service
+	 * thread may already have closed and freed ac. */
+	if (deferred && svc_self() && so->so_aq_conn == ac &&
+	    ac->ac_watch != NULL) {
 		(void)sock_pull(so, fd);
 		if (!stk_deferred(so))
 			aq_promote(so);

@@ -123,8 +123,9 @@ CONF
 	    fail "base: the slow client was not accepted first"
 	a=$(line "^query $SLOW_PORT slow\\.accf\\.test\$")
 	b=$(line '^query [0-9]+ fast\.accf\.test$')
-	[ -n "$a" ] && [ -n "$b" ] && [ "$a" -lt "$b" ] ||
-	    fail "base: dig was answered before the slow client"
+	[[ -n $a && -n $b ]] ||
+	    fail "base: a query was not answered"
+	[ "$a" -lt "$b" ] || fail "base: dig was answered before the slow client"
 	log "base: the slow client was accepted first and held dig up"
 
 	preloaded || return 0
@@ -133,7 +134,9 @@ CONF
 	# dig accepted and answered before the slow client was accepted.
 	a=$(line "^accept $SLOW_PORT\$")
 	b=$(line '^query [0-9]+ fast\.accf\.test$')
-	[ -n "$a" ] && [ -n "$b" ] && [ "$b" -lt "$a" ] ||
+	[[ -n $a && -n $b ]] ||
+	    fail "pre: a client was not served"
+	[ "$b" -lt "$a" ] ||
 	    fail "pre: the slow client was accepted before dig was answered"
 	grep -q "^query $SLOW_PORT slow.accf.test\$" "$SERVER_LOG" ||
 	    fail "pre: the slow client's query was not answered"

@@ -400,7 +400,7 @@ aq_accept(struct sock *lso, int lfd, int flags, bool nonblock,
 			return -EAGAIN;
 		if (timeo == -2)
 			timeo = sock_timeo_ms(lfd, SO_RCVTIMEO);
-		if ((error = sock_wait(lso, lfd, 0, timeo)) != 0)
+		if ((error = sock_wait(lso, lfd, POLLIN, timeo)) != 0)
 			return -error;
 	}
 	sock_rdy_update(lso, false);

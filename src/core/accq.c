@@ -253,8 +253,13 @@ aq_queue(struct sock *lso, struct sock *so, int fd, bool deferred)
 	if (!deferred)
 		sock_rdy_update(lso, true);
 	/* Data may have come with the connection; filters may already be
-	 * done with it. */
-	if (deferred && so->so_aq_conn == ac && ac->ac_watch != NULL) {
+	 * done with it.  Only on the service thread: elsewhere (aq_park, in
+	 * the program's accept) the watch does it, since a release here
+	 * would wait in svc_watch_end() for the watch's function, which
+	 * waits for the so_rxlock sock_pull() holds, and since the service
+	 * thread may already have closed and freed ac. */
+	if (deferred && svc_self() && so->so_aq_conn == ac &&
+	    ac->ac_watch != NULL) {
 		(void)aq_pull(so, fd);
 		if (!stk_deferred(so))
 			aq_promote(so);
@@ -291,6 +296,17 @@ aq_listen_fn(struct svc_watch *w, uint32_t events)
 		struct aq_conn *victim;
 		bool full;
 
+		/* The listener itself may be blocking (its file status is
+		 * the program's): look before taking.  Look before making
+		 * room too: a deferred connection is closed, or the failure
+		 * counted, only for a connection that is waiting. */
+		if (i > 0) {
+			struct pollfd p = {.fd = svc_watch_fd(w),
+			    .events = POLLIN};
+
+			if (LIBC(poll)(&p, 1, 0) <= 0)
+				return;
+		}
 		pthread_mutex_lock(&lso->so_lock);
 		if ((aq = lso->so_aq) == NULL) {
 			pthread_mutex_unlock(&lso->so_lock);
@@ -312,15 +328,6 @@ aq_listen_fn(struct svc_watch *w, uint32_t events)
 		}
 		if (full)
 			return;
-		/* The listener itself may be blocking (its file status is
-		 * the program's): look before taking. */
-		if (i > 0) {
-			struct pollfd p = {.fd = svc_watch_fd(w),
-			    .events = POLLIN};
-
-			if (LIBC(poll)(&p, 1, 0) <= 0)
-				return;
-		}
 		fd = LIBC(accept4)(svc_watch_fd(w), NULL, NULL,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)

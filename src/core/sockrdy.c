@@ -149,6 +149,7 @@ sock_wait(struct sock *so, int fd, short events, int timeout_ms)
 	struct sock_waiter w;
 	struct pollfd p[2];
 	unsigned rdy;
+	short want = events; /* before the kernel's part is masked */
 	int r, evfd = sock_thread_evfd();
 
 	if (evfd < 0)
@@ -168,6 +169,19 @@ sock_wait(struct sock *so, int fd, short events, int timeout_ms)
 	p[0].events = events;
 	p[1].fd = evfd;
 	p[1].events = POLLIN;
+	/* Registered first: a change from now on writes evfd, one before
+	 * is in the state (computed afresh: so_rdy may lag).  The library's
+	 * data counts also where the kernel's readability is masked (a
+	 * queueing listener, flow control). */
+	if (want & POLLIN) {
+		pthread_mutex_lock(&so->so_lock);
+		rdy = sock_rdy_compute(so);
+		pthread_mutex_unlock(&so->so_lock);
+		if (rdy & SO_RDY_IN) {
+			sock_wait_del(so, &w);
+			return 0;
+		}
+	}
 	r = LIBC(poll)(p, 2, timeout_ms);
 	sock_wait_del(so, &w);
 	if (r < 0)

@@ -646,7 +646,8 @@ stk_af_set(struct sock *so, const struct accept_filter_arg *afa)
 		error = EINVAL;
 	if (error == 0) {
 		so->so_af = stk_find(so, fname);
-		snprintf(so->so_af_name, sizeof(so->so_af_name), "%s", name);
+		/* FreeBSD keeps 15 bytes and a NUL (af_name[15] = 0). */
+		snprintf(so->so_af_name, sizeof(so->so_af_name), "%.15s", name);
 		if (arg[0] != '\0')
 			so->so_af->si_arg = strdup(arg);
 		stk_recompute(so);

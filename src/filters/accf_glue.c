@@ -53,8 +53,9 @@ accf_glue_conf(sof_handle_t h, sof_handle_t ph, struct accf_conf *ac)
 		ag_apply(ac, h);
 }
 
-/* The connection may go to the application: stop the timer, release it,
- * and stop being called for it. */
+/* The connection may go to the application: stop the timer, stop being
+ * called for it, and release it.  Bypass first: once released, accept()
+ * in another thread may already be using the socket's stack. */
 static void
 ag_release(sof_handle_t h, struct ag_inst *ai, enum accf_reason r)
 {

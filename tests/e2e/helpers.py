@@ -38,14 +38,45 @@
   helpers.py fd-client FD MSGS      the selectors client's exchange on an
                                     inherited connected socket
 
+  helpers.py hold HOST PORT IDLE PARTIAL STOPFILE
+                                    open IDLE connections that send nothing
+                                    and PARTIAL that send half an HTTP
+                                    request header; print "held N", keep
+                                    them until STOPFILE exists (at most
+                                    GUARD s), then print "closed K open M":
+                                    how many the server side had closed
+  helpers.py dns-tcp HOST PORT LOG  a single-threaded DNS-over-TCP server:
+                                    one connection at a time, each query
+                                    answered with A 192.0.2.7; appends
+                                    "accept PEERPORT", "query PEERPORT NAME"
+                                    and "eof PEERPORT partial N" (EOF with N
+                                    bytes of an unfinished message) to LOG
+  helpers.py dns-slow HOST PORT NAME GOFILE [eof]
+                                    a DNS-over-TCP client: sends the 2-byte
+                                    length and half the query, prints "port
+                                    P" (its own port) and "sent-first", waits
+                                    for GOFILE (at most GUARD s), then sends
+                                    the rest and prints the A record of the
+                                    answer; with "eof", shuts down writing
+                                    instead of the rest and prints "eof"
+                                    when the server closes
+  helpers.py idle HOST PORT STOPFILE
+                                    one connection that sends nothing: print
+                                    "port P", hold it until STOPFILE exists
+                                    (at most GUARD s), then "closed" or
+                                    "open" (did the server side close it)
+
 Loopback only.  The cases bound every run with `timeout`; the socket
 timeouts below are hang guards too.
 """
 
+import os
 import select
 import socket
+import struct
 import sys
 import threading
+import time
 import zlib
 
 GUARD = 30.0
@@ -514,6 +545,159 @@ def fd_client(fd, msgs):
                            selectors_exchange([s], msgs, "f"))
 
 
+def wait_file(path):
+    """Wait (at most GUARD s) until path exists; True if it does."""
+    end = time.monotonic() + GUARD
+    while not os.path.exists(path):
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def server_closed(s):
+    """Has the server side of connection s closed it (EOF or reset)?"""
+    s.setblocking(False)
+    try:
+        return s.recv(1) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+HALF_HEADER = b"GET /index.html HTTP/1.1\r\nHost: localhost\r\nUser-Agent: hold"
+
+
+def hold(host, port, idle, partial, stopfile):
+    conns = []
+    for i in range(idle + partial):
+        s = socket.create_connection((host, port), timeout=GUARD)
+        if i >= idle:
+            s.sendall(HALF_HEADER)
+        conns.append(s)
+    print(f"held {len(conns)}", flush=True)
+    wait_file(stopfile)
+    closed = sum(1 for s in conns if server_closed(s))
+    print(f"closed {closed} open {len(conns) - closed}", flush=True)
+    for s in conns:
+        s.close()
+    return 0
+
+
+def idle_conn(host, port, stopfile):
+    s = socket.create_connection((host, port), timeout=GUARD)
+    print(f"port {s.getsockname()[1]}", flush=True)
+    wait_file(stopfile)
+    print("closed" if server_closed(s) else "open", flush=True)
+    s.close()
+    return 0
+
+
+def dns_name(msg, off):
+    """The dotted name at offset off of a DNS message (no compression in
+    questions), and the offset after it."""
+    labels = []
+    while True:
+        n = msg[off]
+        off += 1
+        if n == 0:
+            return ".".join(labels), off
+        labels.append(msg[off:off + n].decode("ascii", "replace"))
+        off += n
+
+
+def dns_query(qid, name):
+    q = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+    for label in name.rstrip(".").split("."):
+        q += bytes([len(label)]) + label.encode("ascii")
+    return q + b"\0" + struct.pack(">HH", 1, 1)
+
+
+def dns_answer(query):
+    """Answer A 192.0.2.7 to the first question of query (and no other
+    section: EDNS is dropped)."""
+    qid, _, qd, _, _, _ = struct.unpack(">HHHHHH", query[:12])
+    name, end = dns_name(query, 12)
+    question = query[12:end + 4]
+    qtype = struct.unpack(">H", query[end:end + 2])[0]
+    an = 1 if qd and qtype == 1 else 0
+    out = struct.pack(">HHHHHH", qid, 0x8180, 1, an, 0, 0) + question
+    if an:
+        out += struct.pack(">HHHIH", 0xC00C, 1, 1, 60, 4) + bytes(
+            [192, 0, 2, 7])
+    return name, out
+
+
+def recv_exact(s, n):
+    """n bytes from s, or fewer at EOF."""
+    buf = b""
+    while len(buf) < n:
+        data = s.recv(n - len(buf))
+        if not data:
+            break
+        buf += data
+    return buf
+
+
+def dns_tcp(host, port, logpath):
+    srv = socket.socket(family(host), socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((host, port))
+    srv.listen(16)
+    with open(logpath, "a", buffering=1) as log:
+        while True:
+            conn, peer = srv.accept()
+            conn.settimeout(GUARD)
+            log.write(f"accept {peer[1]}\n")
+            with conn:
+                try:
+                    while True:
+                        head = recv_exact(conn, 2)
+                        if len(head) < 2:
+                            log.write(f"eof {peer[1]} partial {len(head)}\n")
+                            break
+                        (length,) = struct.unpack(">H", head)
+                        body = recv_exact(conn, length)
+                        if len(body) < length:
+                            log.write(f"eof {peer[1]} partial "
+                                      f"{2 + len(body)}\n")
+                            break
+                        name, out = dns_answer(body)
+                        log.write(f"query {peer[1]} {name}\n")
+                        conn.sendall(struct.pack(">H", len(out)) + out)
+                except OSError as e:
+                    log.write(f"error {peer[1]} {e}\n")
+
+
+def dns_slow(host, port, name, gofile, eof):
+    s = socket.create_connection((host, port), timeout=GUARD)
+    q = dns_query(0x5151, name)
+    msg = struct.pack(">H", len(q)) + q
+    half = 2 + len(q) // 2
+    print(f"port {s.getsockname()[1]}", flush=True)
+    s.sendall(msg[:half])
+    print("sent-first", flush=True)
+    if not wait_file(gofile):
+        print("no go file", flush=True)
+        return 1
+    if eof:
+        s.shutdown(socket.SHUT_WR)
+        rest = s.recv(65536)
+        print("eof" if rest == b"" else f"unexpected {rest!r}", flush=True)
+        return 0 if rest == b"" else 1
+    s.sendall(msg[half:])
+    head = recv_exact(s, 2)
+    (length,) = struct.unpack(">H", head)
+    ans = recv_exact(s, length)
+    _, _, _, an, _, _ = struct.unpack(">HHHHHH", ans[:12])
+    if an != 1 or len(ans) < 4:
+        print(f"bad answer {ans!r}", flush=True)
+        return 1
+    print(".".join(str(b) for b in ans[-4:]), flush=True)
+    return 0
+
+
 def main(argv):
     cmds = {
         "tcp-echo": (tcp_echo, [str, int]),
@@ -530,6 +714,17 @@ def main(argv):
         "inherited-echo": (inherited_echo, [int]),
         "fd-client": (fd_client, [int, int]),
     }
+    cmd = argv[1] if len(argv) > 1 else ""
+    if cmd == "hold" and len(argv) == 7:
+        return hold(argv[2], int(argv[3]), int(argv[4]), int(argv[5]),
+                    argv[6])
+    if cmd == "idle" and len(argv) == 5:
+        return idle_conn(argv[2], int(argv[3]), argv[4])
+    if cmd == "dns-tcp" and len(argv) == 5:
+        return dns_tcp(argv[2], int(argv[3]), argv[4])
+    if cmd == "dns-slow" and len(argv) in (6, 7):
+        return dns_slow(argv[2], int(argv[3]), argv[4], argv[5],
+                        len(argv) == 7 and argv[6] == "eof")
     if len(argv) < 2 or argv[1] not in cmds or \
             len(argv) - 2 != len(cmds[argv[1]][1]):
         print(__doc__, file=sys.stderr)

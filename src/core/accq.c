@@ -42,7 +42,8 @@ struct aq_conn {
 };
 
 struct sock_aq {
-	struct svc_watch *aq_watch; /* the listener */
+	struct svc_watch *aq_watch; /* the listener, in process aq_pid */
+	pid_t aq_pid;
 	int aq_backlog;
 	bool aq_paused; /* full of ready connections: kernel holds more */
 	struct aq_conn *aq_dhead, *aq_dtail;
@@ -354,16 +355,40 @@ aq_enable(struct sock *lso, int lfd)
 	lso->so_aq = aq;
 	pthread_mutex_unlock(&lso->so_lock);
 	sock_rdy_update(lso, false); /* the kernel's readability is ours */
-	if ((aq->aq_watch = svc_watch_add(lso, lfd, EPOLLIN, aq_listen_fn)) ==
-	    NULL) {
-		sf_log(SF_LOG_ERR,
-		    "fd %d: cannot watch the listener; deferred connections "
-		    "are accepted by accept() itself",
-		    lfd);
-		return ENOMEM;
-	}
 	sf_log(SF_LOG_DEBUG, "fd %d: the library takes the connections", lfd);
 	return 0;
+}
+
+/*
+ * The process that waits on the listener (accept, poll, epoll) takes its
+ * connections; the watch starts there, not at listen(): a master that
+ * listens and forks workers (nginx) must not take them itself, and a
+ * forked child, with no service thread of its own yet, starts its own.
+ */
+void
+aq_attend(struct sock *lso, int lfd)
+{
+	struct sock_aq *aq = lso->so_aq;
+	pid_t pid;
+
+	if (aq == NULL)
+		return;
+	pid = getpid();
+	if (aq->aq_watch != NULL && aq->aq_pid == pid)
+		return;
+	pthread_mutex_lock(&lso->so_lock);
+	if (lso->so_aq == aq && (aq->aq_watch == NULL || aq->aq_pid != pid)) {
+		/* A parent's watch is not ours: its thread is not here. */
+		aq->aq_pid = pid;
+		aq->aq_paused = false;
+		if ((aq->aq_watch = svc_watch_add(lso, lfd, EPOLLIN,
+		         aq_listen_fn)) == NULL)
+			sf_log(SF_LOG_ERR,
+			    "fd %d: cannot watch the listener: held "
+			    "connections wait",
+			    lfd);
+	}
+	pthread_mutex_unlock(&lso->so_lock);
 }
 
 void
@@ -373,6 +398,7 @@ aq_park(struct sock *lso, int fd, struct sock *so)
 
 	if (lso->so_aq == NULL)
 		(void)aq_enable(lso, lfd);
+	aq_attend(lso, lfd);
 	if (lso->so_aq == NULL) {
 		sock_fd_close(so, fd);
 		(void)LIBC(close)(fd);
@@ -392,6 +418,7 @@ aq_accept(struct sock *lso, int lfd, int flags, bool nonblock,
 	int timeo = -2, fd, error, fl;
 
 	*sop = NULL;
+	aq_attend(lso, lfd);
 	for (;;) {
 		pthread_mutex_lock(&lso->so_lock);
 		if ((aq = lso->so_aq) == NULL) {
@@ -405,7 +432,7 @@ aq_accept(struct sock *lso, int lfd, int flags, bool nonblock,
 			aq->aq_nready--;
 			lso->so_aq_ready = aq->aq_nready;
 			ac->ac_state = AQ_GONE;
-			if (aq->aq_paused) {
+			if (aq->aq_paused && aq->aq_watch != NULL) {
 				aq->aq_paused = false;
 				svc_watch_mod(aq->aq_watch, EPOLLIN);
 			}
@@ -542,7 +569,7 @@ aq_destroy(struct sock *lso)
 	pthread_mutex_unlock(&lso->so_lock);
 	if (aq == NULL)
 		return;
-	if (aq->aq_watch != NULL)
+	if (aq->aq_watch != NULL && aq->aq_pid == getpid())
 		svc_watch_end(aq->aq_watch);
 	list[0] = aq->aq_dhead;
 	list[1] = aq->aq_rhead;

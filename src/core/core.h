@@ -706,6 +706,9 @@ void sock_stage_flush(struct sock *so);
 /* Deferred connections (accq.c). */
 /* The library takes lso's connections from now on (svc thread). */
 int aq_enable(struct sock *lso, int lfd);
+/* This process waits on the listener (accept/poll/epoll): it takes the
+ * connections (its service thread watches the listener). */
+void aq_attend(struct sock *lso, int lfd);
 /* A connection accept() got that a filter deferred: queue it. */
 void aq_park(struct sock *lso, int fd, struct sock *so);
 /* accept() on a queueing listener: fd (*sop its object, maybe NULL) or

@@ -404,6 +404,8 @@ epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 		errno = EFAULT;
 		return -1;
 	}
+	if (so->so_aq != NULL && op != EPOLL_CTL_DEL)
+		aq_attend(so, fd); /* this process waits on the listener */
 	sock_depth++;
 	r = ep_ctl_sock(epfd, op, fd, ev, so);
 	sock_depth--;

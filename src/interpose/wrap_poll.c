@@ -102,6 +102,8 @@ pl_poll(struct pollfd *fds, nfds_t n, const struct timespec *tmo,
 		struct sock *so;
 
 		if (fdt_is_sock(e) && (so = fdt_hold(fds[i].fd, e)) != NULL) {
+			if (so->so_aq != NULL)
+				aq_attend(so, fds[i].fd);
 			s[ns].ps_idx = i;
 			s[ns].ps_so = so;
 			ns++;

@@ -3,7 +3,8 @@
  * loopback connections, in-process as test_accf_stack.c does: a listener
  * gets an accept filter from sock_create(), "listens" the way the
  * interposer's listen() does (stk_listen, the kernel's listen, the
- * backlog, aq_enable), and the service thread takes its connections.
+ * backlog, aq_enable), then waited on as accept/poll/epoll do
+ * (aq_attend), and the service thread takes its connections.
  * The clients are plain sockets of the test.
  *
  * What is checked: the backlog rule (a new connection on a queue full of
@@ -127,6 +128,8 @@ ta_listen(struct ta_lsn *tl, const char *filter, const char *params,
 	tl->tl_so->so_backlog = bl;
 	cr_assert(stk_defers(tl->tl_so), "%s declares SOF_DEFERS", filter);
 	cr_assert_eq(aq_enable(tl->tl_so, tl->tl_fd), 0);
+	/* The process that waits on the listener takes its connections. */
+	aq_attend(tl->tl_so, tl->tl_fd);
 	tl->tl_stats = st_filter_get(filter);
 	cr_assert_not_null(tl->tl_stats);
 }

@@ -383,11 +383,12 @@ size_t st_format_json(char *buf, size_t len);
 #define SOCK_MAXSTACK 16 /* filters on one socket */
 
 /* so_rq_head, so_tx_rem and so_rx_error are written under their locks but
- * read without them (readiness hints, the receiver walking the queue an
- * injector appends to): acquire/release accesses, plain moves on x86,
- * that publish a queue entry whole and that a race checker understands.
- * rm_next is accessed the same way. */
-#define SO_LOAD(x)     __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
+ * read without them (readiness hints; the receiver walking the queue an
+ * injector appends to): atomic accesses, plain moves on x86, that a race
+ * checker understands.  Stores release and walks acquire (SO_ACQ, and
+ * rm_next), so that a queue entry is seen whole. */
+#define SO_LOAD(x)     __atomic_load_n(&(x), __ATOMIC_RELAXED) /* a hint */
+#define SO_ACQ(x)      __atomic_load_n(&(x), __ATOMIC_ACQUIRE) /* to walk */
 #define SO_STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
 
 /* One filter instance on a socket: what sof_handle_t points to. */
@@ -496,13 +497,14 @@ struct sock_waiter {
 #define SO_F_CONNECTED  0x020
 #define SO_F_WRSHUT     0x040
 #define SO_F_RDSHUT     0x080
-#define SO_F_STREAM     0x100  /* byte stream (else datagram boundaries) */
-#define SO_F_RCVFC      0x200  /* a filter asserts receive flow control */
-#define SO_F_SNDFC      0x400  /* a filter asserts send flow control */
-#define SO_F_ADOPTED    0x800  /* found on first use, not seen created */
-#define SO_F_NONBLOCK   0x1000 /* O_NONBLOCK, as the interposer last saw */
-#define SO_F_INJ_INFC   0x2000 /* inject_in reported flow control */
-#define SO_F_INJ_OUTFC  0x4000 /* inject_out reported flow control */
+#define SO_F_STREAM     0x100   /* byte stream (else datagram boundaries) */
+#define SO_F_RCVFC      0x200   /* a filter asserts receive flow control */
+#define SO_F_SNDFC      0x400   /* a filter asserts send flow control */
+#define SO_F_ADOPTED    0x800   /* found on first use, not seen created */
+#define SO_F_NONBLOCK   0x1000  /* O_NONBLOCK, as the interposer last saw */
+#define SO_F_INJ_INFC   0x2000  /* inject_in reported flow control */
+#define SO_F_INJ_OUTFC  0x4000  /* inject_out reported flow control */
+#define SO_F_LOST       0x10000 /* DISCONNECTED told (connection error) */
 #define SO_F_ASYNC                                                             \
 	0x8000 /* filters act asynchronously: blocking                         \
 	          calls wait in sock_wait() */

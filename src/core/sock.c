@@ -255,7 +255,7 @@ sock_rq_free(struct sock *so)
 {
 	struct sock_rmsg *rm, *next;
 
-	for (rm = SO_LOAD(so->so_rq_head); rm != NULL; rm = next) {
+	for (rm = SO_ACQ(so->so_rq_head); rm != NULL; rm = next) {
 		next = __atomic_load_n(&rm->rm_next, __ATOMIC_ACQUIRE);
 		freemsg(rm->rm_mp);
 		sock_rmsg_free(so, rm);
@@ -398,6 +398,18 @@ sock_lent_return(mblk_t *mp)
 
 /* Read what the kernel has into the receive queue (rxlock held).
  * Returns bytes read from the kernel, 0 at EOF, or -errno. */
+/* A receive failed: a connection-level error (reset, timeout) is told to
+ * the filters once, as SOF_EV_DISCONNECTED with the errno. */
+static void
+sock_lost(struct sock *so, int err)
+{
+	if (err == EAGAIN || err == EINTR || err == ENOMEM || err == EFAULT ||
+	    err == EINVAL || err == EBADF || err == ENOTCONN)
+		return;
+	if (!(atomic_fetch_or(&so->so_flags, SO_F_LOST) & SO_F_LOST))
+		stk_notify(so, SOF_EV_DISCONNECTED, (uintptr_t)err);
+}
+
 static ssize_t
 sock_fill(struct sock *so, int fd, struct msghdr *umsg, size_t hint, int kflags)
 {
@@ -436,6 +448,7 @@ sock_fill(struct sock *so, int fd, struct msghdr *umsg, size_t hint, int kflags)
 		n = -errno;
 		freemsg(mp);
 		sock_rmsg_free(so, rm);
+		sock_lost(so, (int)-n);
 		return n;
 	}
 	if (umsg != NULL && umsg->msg_control != NULL) {
@@ -561,6 +574,7 @@ sock_fill_inplace(struct sock *so, int fd, struct msghdr *msg,
 	if (n < 0) {
 		n = -errno;
 		(void)mb_unborrow(lent);
+		sock_lost(so, (int)-n);
 		return n;
 	}
 	if (msg != NULL && msg->msg_control != NULL) {
@@ -679,7 +693,7 @@ sock_iov_region(const struct msghdr *msg, size_t pos, size_t want,
 static void
 sock_rq_unlink_head(struct sock *so)
 {
-	struct sock_rmsg *rm = SO_LOAD(so->so_rq_head);
+	struct sock_rmsg *rm = SO_ACQ(so->so_rq_head);
 
 	SO_STORE(so->so_rq_head,
 	    __atomic_load_n(&rm->rm_next, __ATOMIC_ACQUIRE));
@@ -723,7 +737,7 @@ sock_rq_copyout(struct sock *so, struct msghdr *msg, size_t pos, size_t want,
 	size_t done = 0;
 
 	*got = false;
-	for (rm = SO_LOAD(so->so_rq_head); rm != NULL; rm = next) {
+	for (rm = SO_ACQ(so->so_rq_head); rm != NULL; rm = next) {
 		size_t n;
 
 		sock_rq_process(so, rm);
@@ -1363,19 +1377,16 @@ sock_after_send(struct sock *so, int fd)
 static inline void
 sock_after_recv(struct sock *so)
 {
-	/* A receive changes only what is queued: the IN bit. */
-	unsigned in =
-	    (SO_LOAD(so->so_rq_head) != NULL || SO_LOAD(so->so_rx_error) != 0)
-	        ? SO_RDY_IN
-	        : 0;
+	/* A receive changes only what is queued: the IN bit (a pending
+	 * error also shows in the kernel's own POLLERR).  Staged sends are
+	 * left to the next send, poll or the service thread. */
+	unsigned in = SO_LOAD(so->so_rq_head) != NULL ? SO_RDY_IN : 0;
 
 	if (__builtin_expect(in != (atomic_load_explicit(&so->so_rdy,
 	                                memory_order_relaxed) &
 	                               SO_RDY_IN),
 	        0))
 		sock_rdy_check(so);
-	if (atomic_load_explicit(&sock_staged, memory_order_relaxed))
-		sock_stage_drain();
 }
 
 ssize_t

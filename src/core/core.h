@@ -681,6 +681,9 @@ extern void (*sock_rdy_hook)(struct sock *so, unsigned old, unsigned now);
 /* Called when the last descriptor of so is closing (epoll registrations
  * of it die with the file). */
 extern void (*sock_close_hook)(struct sock *so);
+/* Called when the last active filter of so is bypassed: the interposer
+ * may put its descriptor back on the unfiltered fast path. */
+extern void (*sock_bypass_hook)(struct sock *so);
 /* Register/unregister a waiter (the caller's eventfd) on so. */
 void sock_wait_add(struct sock *so, struct sock_waiter *w);
 void sock_wait_del(struct sock *so, struct sock_waiter *w);

@@ -50,6 +50,7 @@ static struct sock *sock_all;  /* every object ever made */
 static struct sock *sock_free; /* recycled ones, linked by so_rq_head */
 
 void (*sock_close_hook)(struct sock *so);
+void (*sock_bypass_hook)(struct sock *so);
 
 static pthread_mutex_t sock_cfg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cfg_snap *sock_cfg;

@@ -315,8 +315,10 @@ stk_recompute(struct sock *so)
 			ops |= SO_OP_DATA_IN;
 	}
 	atomic_store(&so->so_ops, ops);
-	atomic_store(&so->so_nactive, nactive);
-	dmn_sock_update(so); /* daemon: the per-socket view (dmn.c) */
+	if (atomic_exchange(&so->so_nactive, nactive) > 0 && nactive == 0 &&
+	    so->so_ninst > 0 && sock_bypass_hook != NULL)
+		sock_bypass_hook(so); /* every filter bypassed: fast path */
+	dmn_sock_update(so);          /* daemon: the per-socket view (dmn.c) */
 }
 
 /* ---------------------------------------------------------------------

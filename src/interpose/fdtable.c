@@ -53,7 +53,7 @@ fdt_set(int fd, uintptr_t v)
 	if (old == FDT_EPOLL && v != FDT_EPOLL)
 		ep_forget(fd);
 	if (fdt_is_sock(old) && old != v) {
-		struct sock *so = (struct sock *)old;
+		struct sock *so = fdt_sock(old);
 
 		sf_log(SF_LOG_DEBUG,
 		    "fd %d was closed behind the library's "
@@ -77,7 +77,7 @@ fdt_close(int fd)
 	if (old == FDT_EPOLL)
 		ep_forget(fd);
 	if (fdt_is_sock(old)) {
-		struct sock *so = (struct sock *)old;
+		struct sock *so = fdt_sock(old);
 
 		sf_trace("close fd=%d", fd);
 		/* Hold it: the close may drop what kept it alive. */
@@ -117,7 +117,7 @@ fdt_dup(int oldfd, int newfd)
 		return;
 	}
 	if (fdt_is_sock(e)) {
-		struct sock *so = (struct sock *)e;
+		struct sock *so = fdt_sock(e);
 
 		if (sock_tryhold(so)) {
 			sock_fd_add(so);
@@ -226,7 +226,7 @@ fdt_hold_slow(int fd, uintptr_t e)
 		}
 		if (!fdt_is_sock(e))
 			break;
-		so = (struct sock *)e;
+		so = fdt_sock(e);
 		if (sock_tryhold(so)) {
 			if (fdt_peek(fd) == e)
 				break;
@@ -257,4 +257,33 @@ fdt_scan_rights(const struct msghdr *msg)
 			fdt_set(fd, FDT_UNKNOWN);
 		}
 	}
+}
+
+/*
+ * sock_bypass_hook: every filter of so is bypassed.  When the library
+ * holds nothing for the socket (no queued data, no remainder, no queued
+ * connections, no epoll registration), its descriptor goes back on the
+ * fast path; the object stays in the slot for the detach at close.
+ */
+static void
+fdt_bypassed(struct sock *so)
+{
+	uintptr_t e = (uintptr_t)so;
+	int fd = so->so_fd;
+
+	if (fd < 0 || (unsigned)fd >= FDT_SIZE ||
+	    SO_LOAD(so->so_rq_head) != NULL || SO_LOAD(so->so_tx_rem) != NULL ||
+	    so->so_aq != NULL || so->so_rdy_regs != NULL ||
+	    atomic_load(&so->so_stage) != NULL)
+		return;
+	if (atomic_compare_exchange_strong(&fdt_slots[fd], &e,
+	        e | FDT_FAST_BIT))
+		sf_log(SF_LOG_DEBUG, "fd %d: every filter bypassed: fast path",
+		    fd);
+}
+
+__attribute__((constructor)) static void
+fdt_hooks(void)
+{
+	sock_bypass_hook = fdt_bypassed;
 }

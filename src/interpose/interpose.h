@@ -4,7 +4,8 @@
  * The fd table maps a descriptor to what the library knows of it, in one
  * atomic word: FDT_UNKNOWN (never seen: probed on first use), FDT_NOTSOCK,
  * FDT_PLAIN (a socket with nothing to filter), FDT_EPOLL (an epoll set
- * the library keeps state for), or a struct sock pointer.
+ * the library keeps state for), or a struct sock pointer (bit 0 set when
+ * all its filters are bypassed).
  * Every wrapper starts with fdt_peek() and goes straight to libc when the
  * slot says NOTSOCK or PLAIN: one load and one compare.
  */
@@ -25,8 +26,13 @@
 #define FDT_SIZE    (1u << 20)
 #define FDT_UNKNOWN ((uintptr_t)0)
 #define FDT_NOTSOCK ((uintptr_t)1)
-#define FDT_PLAIN   ((uintptr_t)2)
-#define FDT_EPOLL   ((uintptr_t)3) /* an epoll set holding a filtered socket */
+#define FDT_EPOLL   ((uintptr_t)2) /* an epoll set holding a filtered socket */
+#define FDT_PLAIN   ((uintptr_t)3)
+/* Bit 0 set: nothing to do but call libc.  NOTSOCK and PLAIN have it; a
+ * socket object gets it when every filter of it is bypassed (and the
+ * library holds nothing for it): back on the unfiltered fast path, the
+ * object kept for the detach at close. */
+#define FDT_FAST_BIT ((uintptr_t)1)
 
 extern _Atomic uintptr_t fdt_slots[FDT_SIZE] SF_HIDDEN;
 
@@ -38,17 +44,24 @@ fdt_peek(int fd)
 	return atomic_load_explicit(&fdt_slots[fd], memory_order_acquire);
 }
 
-/* NOTSOCK or PLAIN: nothing to do but call libc. */
+/* NOTSOCK, PLAIN or a bypassed socket: nothing to do but call libc. */
 static inline int
 fdt_fast(uintptr_t e)
 {
-	return e - 1 < 2;
+	return (int)(e & FDT_FAST_BIT);
 }
 
+/* A socket object (bypassed or not). */
 static inline int
 fdt_is_sock(uintptr_t e)
 {
-	return e > FDT_EPOLL;
+	return e > FDT_PLAIN;
+}
+
+static inline struct sock *
+fdt_sock(uintptr_t e)
+{
+	return (struct sock *)(e & ~FDT_FAST_BIT);
 }
 
 /* init.c */
@@ -67,7 +80,7 @@ static inline struct sock *
 fdt_hold(int fd, uintptr_t e)
 {
 	if (fdt_is_sock(e) && !sfi_busy) {
-		struct sock *so = (struct sock *)e;
+		struct sock *so = fdt_sock(e);
 
 		if (sock_tryhold(so)) {
 			if (fdt_peek(fd) == e)

@@ -43,7 +43,8 @@ pl_any_sock(const struct pollfd *fds, nfds_t n)
 	nfds_t i;
 
 	for (i = 0; i < n; i++)
-		if (fdt_is_sock(fdt_peek(fds[i].fd)))
+		if (!fdt_fast(fdt_peek(fds[i].fd)) &&
+		    fdt_is_sock(fdt_peek(fds[i].fd)))
 			return true;
 	return false;
 }
@@ -242,7 +243,7 @@ pl_select_any(int nfds, fd_set *rd, fd_set *wr, fd_set *ex)
 		if (((rd != NULL && FD_ISSET(fd, rd)) ||
 		        (wr != NULL && FD_ISSET(fd, wr)) ||
 		        (ex != NULL && FD_ISSET(fd, ex))) &&
-		    fdt_is_sock(fdt_peek(fd)))
+		    fdt_is_sock(fdt_peek(fd)) && !fdt_fast(fdt_peek(fd)))
 			return true;
 	return false;
 }

@@ -174,7 +174,9 @@ sfi_accept(int lfd, struct sockaddr *addr, socklen_t *len, int flags, bool four)
 		fd = four ? LIBC(accept4)(lfd, addr, len, flags)
 		          : LIBC(accept)(lfd, addr, len);
 		if (fd >= 0)
-			fdt_set(fd, le == FDT_PLAIN ? FDT_PLAIN : FDT_UNKNOWN);
+			fdt_set(fd, le == FDT_PLAIN || fdt_is_sock(le)
+			                ? FDT_PLAIN
+			                : FDT_UNKNOWN);
 		return fd;
 	}
 	sock_op_issued(lso);

@@ -573,6 +573,9 @@ ssize_t sock_send(struct sock *so, int fd, const void *buf, size_t len,
 bool sock_rq_pending(struct sock *so);
 /* Bytes ready for the application (FIONREAD) from the library's queue. */
 size_t sock_rq_bytes(struct sock *so);
+/* Push out what the library itself just wrote on a TCP socket with
+ * Nagle's algorithm on (injections, late remainder flushes). */
+void sock_push(struct sock *so, int fd);
 /* Flush the transmit remainder without blocking; 0, EAGAIN or an errno. */
 int sock_flush(struct sock *so, int fd);
 

@@ -28,6 +28,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1033,6 +1035,27 @@ sock_flush_locked(struct sock *so, int fd, int kflags)
 	return 0;
 }
 
+/*
+ * Bytes the library writes on its own (an injection, a remainder flushed
+ * later) complete an earlier write of the program: on a TCP socket with
+ * Nagle's algorithm on, a small one would wait for the peer's delayed
+ * ACK (some 40 ms), a delay the program's single write never had.
+ * Turning TCP_NODELAY on pushes it out; it is turned off again at once.
+ */
+void
+sock_push(struct sock *so, int fd)
+{
+	int on = 0, one = 1;
+	socklen_t len = sizeof(on);
+
+	if (so->so_type != SOCK_STREAM ||
+	    (so->so_family != AF_INET && so->so_family != AF_INET6) ||
+	    LIBC(getsockopt)(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len) < 0 || on)
+		return;
+	(void)LIBC(setsockopt)(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	(void)LIBC(setsockopt)(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+}
+
 int
 sock_flush(struct sock *so, int fd)
 {
@@ -1526,6 +1549,7 @@ sock_inject_out(struct sock *so, struct stk_inst *inst, mblk_t *mp,
 			linkb(SO_LOAD(so->so_tx_rem), mp);
 		error = sock_flush_locked(so, so->so_fd,
 		    MSG_DONTWAIT | MSG_NOSIGNAL);
+		sock_push(so, so->so_fd);
 		if (error == EAGAIN) {
 			error = 0;
 			if (flowctrl != NULL)

@@ -162,6 +162,7 @@ svc_flush_fn(struct svc_watch *w, uint32_t events)
 	int error = sock_flush(so, w->sw_fd);
 
 	(void)events;
+	sock_push(so, w->sw_fd);
 	if (error == EAGAIN && SO_LOAD(so->so_tx_rem) != NULL) {
 		svc_watch_mod(w, EPOLLOUT | EPOLLONESHOT);
 		return;

@@ -466,7 +466,7 @@ aq_accept(struct sock *lso, int lfd, int flags, bool nonblock,
 	    (flags & SOCK_NONBLOCK) ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
 	free(ac);
 	if (so != NULL) {
-		so->so_fd = fd;
+		SO_STORE(so->so_fd, fd);
 		so->so_aq_lso = NULL;
 		so->so_aq_conn = NULL;
 		if (flags & SOCK_NONBLOCK)

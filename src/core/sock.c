@@ -1507,11 +1507,12 @@ int
 sock_inject_out(struct sock *so, struct stk_inst *inst, mblk_t *mp,
     struct nmsghdr *msg, boolean_t *flowctrl)
 {
+	int fd = SO_LOAD(so->so_fd); /* the last close may change it */
 	struct nmsghdr nmsg;
 	sof_rval_t rval;
 	int error = 0;
 
-	if (atomic_load(&so->so_refs) == 0 || so->so_fd < 0) {
+	if (atomic_load(&so->so_refs) == 0 || fd < 0) {
 		freemsg(mp);
 		return EPIPE;
 	}
@@ -1538,8 +1539,7 @@ sock_inject_out(struct sock *so, struct stk_inst *inst, mblk_t *mp,
 		k.msg_iovlen = cnt > 0 ? (size_t)cnt : 0;
 		k.msg_name = msg->msg_name;
 		k.msg_namelen = msg->msg_namelen;
-		if (LIBC(sendmsg)(so->so_fd, &k, MSG_DONTWAIT | MSG_NOSIGNAL) <
-		    0)
+		if (LIBC(sendmsg)(fd, &k, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 			error = errno;
 		freemsg(mp);
 	} else {
@@ -1547,9 +1547,8 @@ sock_inject_out(struct sock *so, struct stk_inst *inst, mblk_t *mp,
 			SO_STORE(so->so_tx_rem, mp);
 		else
 			linkb(SO_LOAD(so->so_tx_rem), mp);
-		error = sock_flush_locked(so, so->so_fd,
-		    MSG_DONTWAIT | MSG_NOSIGNAL);
-		sock_push(so, so->so_fd);
+		error = sock_flush_locked(so, fd, MSG_DONTWAIT | MSG_NOSIGNAL);
+		sock_push(so, fd);
 		if (error == EAGAIN) {
 			error = 0;
 			if (flowctrl != NULL)
@@ -1560,7 +1559,7 @@ sock_inject_out(struct sock *so, struct stk_inst *inst, mblk_t *mp,
 	sock_xunlock(&so->so_txlock);
 	if (SO_LOAD(so->so_tx_rem) != NULL) {
 		sock_rdy_check(so);
-		svc_watch_out(so, so->so_fd);
+		svc_watch_out(so, fd);
 	}
 	return error;
 }
@@ -1615,7 +1614,7 @@ sock_fd_close(struct sock *so, int fd)
 		aq_destroy(so); /* a listener: its queued connections go */
 	/* Last descriptor, still open: filters may flush in CLOSING.  A
 	 * descriptor lost behind our back (fd < 0) can no longer be written. */
-	so->so_fd = fd;
+	SO_STORE(so->so_fd, fd);
 	if (fd >= 0)
 		sock_stage_flush(so);
 	atomic_fetch_or(&so->so_flags, SO_F_CLOSING);
@@ -1644,7 +1643,7 @@ sock_fd_close(struct sock *so, int fd)
 		    "take",
 		    fd, msgdsize(SO_LOAD(so->so_tx_rem)));
 	sock_xunlock(&so->so_txlock);
-	so->so_fd = -1;
+	SO_STORE(so->so_fd, -1);
 	sock_rele(so);
 }
 

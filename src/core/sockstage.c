@@ -90,7 +90,7 @@ sock_stage_flush(struct sock *so)
 	struct iovec iov;
 	size_t n, off, k;
 
-	if (sg == NULL || sg->sg_head == sg->sg_tail || so->so_fd < 0)
+	if (sg == NULL || sg->sg_head == sg->sg_tail || SO_LOAD(so->so_fd) < 0)
 		return;
 	while (atomic_flag_test_and_set(&sg->sg_busy))
 		; /* held only by a copy, never across a wait */
@@ -116,17 +116,17 @@ sock_stage_flush(struct sock *so)
 		iov.iov_len = n - off;
 		m.msg_iov = &iov;
 		m.msg_iovlen = 1;
-		r = sock_sendmsg(so, so->so_fd, &m, MSG_NOSIGNAL);
+		r = sock_sendmsg(so, SO_LOAD(so->so_fd), &m, MSG_NOSIGNAL);
 		if (r > 0) {
 			off += (size_t)r;
 		} else if (r != -EAGAIN && r != -EINTR) {
 			sf_log(SF_LOG_WARN,
 			    "fd %d: %zu bytes a signal handler sent are lost: "
 			    "%s",
-			    so->so_fd, n - off, strerror((int)-r));
+			    SO_LOAD(so->so_fd), n - off, strerror((int)-r));
 			break;
 		} else {
-			(void)sock_wait(so, so->so_fd, POLLOUT, 100);
+			(void)sock_wait(so, SO_LOAD(so->so_fd), POLLOUT, 100);
 		}
 	}
 	free(copy);

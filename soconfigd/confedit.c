@@ -470,26 +470,6 @@ out:
 	return error;
 }
 
-static const char *
-ce_hint(const struct cfg_filter *cf, char *buf, size_t len)
-{
-	switch (cf->cf_hint) {
-	case CFG_HINT_TOP:
-		return "top";
-	case CFG_HINT_BOTTOM:
-		return "bottom";
-	case CFG_HINT_BEFORE:
-		snprintf(buf, len, "before:%s", cf->cf_hint_arg);
-		return buf;
-	case CFG_HINT_AFTER:
-		snprintf(buf, len, "after:%s", cf->cf_hint_arg);
-		return buf;
-	case CFG_HINT_NONE:
-		break;
-	}
-	return NULL;
-}
-
 char *
 ce_canonical(const struct cfg_snap *cs)
 {
@@ -518,7 +498,7 @@ ce_canonical(const struct cfg_snap *cs)
 		ce_quote(&co, cf->cf_module);
 		ce_puts(&co, cf->cf_auto ? "; attach = \"auto\"; "
 		                         : "; attach = \"prog\"; ");
-		if ((h = ce_hint(cf, buf, sizeof(buf))) != NULL) {
+		if ((h = cfg_hint_str(cf, buf, sizeof(buf))) != NULL) {
 			ce_puts(&co, "placement = ");
 			ce_quote(&co, h);
 			ce_puts(&co, "; ");

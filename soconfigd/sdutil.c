@@ -58,26 +58,6 @@ sdu_replace(const char *s, const char *from, const char *to)
 	return out;
 }
 
-const char *
-sdu_hint(const struct cfg_filter *cf, char *buf, size_t len)
-{
-	switch (cf->cf_hint) {
-	case CFG_HINT_TOP:
-		return "top";
-	case CFG_HINT_BOTTOM:
-		return "bottom";
-	case CFG_HINT_BEFORE:
-		snprintf(buf, len, "before:%s", cf->cf_hint_arg);
-		return buf;
-	case CFG_HINT_AFTER:
-		snprintf(buf, len, "after:%s", cf->cf_hint_arg);
-		return buf;
-	case CFG_HINT_NONE:
-		break;
-	}
-	return NULL;
-}
-
 void
 sdu_tuple_parts(int family, int type, int proto, char *fb, char *tb, char *pb)
 {

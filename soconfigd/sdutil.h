@@ -20,8 +20,6 @@
 const char *sdu_errname(int error);
 /* s with every from replaced by to (malloc'd), or NULL. */
 char *sdu_replace(const char *s, const char *from, const char *to);
-/* The placement hint as text, or NULL for none. */
-const char *sdu_hint(const struct cfg_filter *cf, char *buf, size_t len);
 /* "inet:stream:tcp" with names where they exist. */
 void sdu_tuple(int family, int type, int proto, char *buf, size_t len);
 /* The three fields apart (16 bytes each). */

@@ -783,7 +783,7 @@ sd_config(void)
 	for (i = 0; i < cs->cs_nfilters; i++) {
 		const struct cfg_filter *cf = &cs->cs_filters[i];
 		json_t *tuples = json_array(), *params = json_object(), *o;
-		const char *h = sdu_hint(cf, hb, sizeof(hb));
+		const char *h = cfg_hint_str(cf, hb, sizeof(hb));
 
 		for (j = 0; j < cf->cf_ntuples; j++) {
 			char tb[64];

@@ -418,8 +418,8 @@ cfg_ord_insert(struct cfg_ord *co, int fi, int pos)
 	co->co_placed[fi] = true;
 }
 
-static const char *
-cfg_ord_hintstr(const struct cfg_filter *cf, char *buf, size_t len)
+const char *
+cfg_hint_str(const struct cfg_filter *cf, char *buf, size_t len)
 {
 	switch (cf->cf_hint) {
 	case CFG_HINT_TOP:
@@ -435,7 +435,7 @@ cfg_ord_hintstr(const struct cfg_filter *cf, char *buf, size_t len)
 	case CFG_HINT_NONE:
 		break;
 	}
-	return "none";
+	return NULL;
 }
 
 /* One warning line: why filter fi's hint failed and where it went. */
@@ -445,15 +445,17 @@ cfg_ord_warn(struct cfg_ord *co, int fi, const char *why, const char *where,
 {
 	const struct cfg_filter *cf = &co->co_cs->cs_filters[fi];
 	char hb[FILNAME_MAX + 8], tb[64];
+	const char *hint;
 
 	if (co->co_warn == NULL)
 		return;
+	if ((hint = cfg_hint_str(cf, hb, sizeof(hb))) == NULL)
+		hint = "none";
 	cfg_tuple_str(co->co_family, co->co_type, co->co_proto, tb, sizeof(tb));
 	cfg_buf_printf(co->co_warn,
 	    "%s:%d: filter '%s': placement '%s' cannot be met for %s (%s); "
 	    "placed %s",
-	    co->co_cs->cs_path, cf->cf_line, cf->cf_name,
-	    cfg_ord_hintstr(cf, hb, sizeof(hb)), tb, why, where);
+	    co->co_cs->cs_path, cf->cf_line, cf->cf_name, hint, tb, why, where);
 	if (who != NULL)
 		cfg_buf_printf(co->co_warn, " '%s'", who);
 	cfg_buf_printf(co->co_warn, "\n");

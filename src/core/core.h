@@ -288,6 +288,9 @@ int cfg_load_string(const char *text, const char *name, struct cfg_snap **snapp,
 struct cfg_snap *cfg_empty(void);
 void cfg_hold(struct cfg_snap *cs);
 void cfg_rele(struct cfg_snap *cs);
+/* The placement hint as the configuration writes it ("top",
+ * "before:NAME"...) in buf when it needs one; NULL for none. */
+const char *cfg_hint_str(const struct cfg_filter *cf, char *buf, size_t len);
 /* cfg_parse_tuple("inet:stream:tcp" or "2:1:6", &t, err, errlen): 0 or EINVAL.
  */
 int cfg_parse_tuple(const char *s, struct cfg_tuple *t, char *err,

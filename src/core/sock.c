@@ -401,6 +401,26 @@ sock_lent_return(mblk_t *mp)
 
 /* Read what the kernel has into the receive queue (rxlock held).
  * Returns bytes read from the kernel, 0 at EOF, or -errno. */
+/* Queue rm at the tail (so_lock taken here); returns the bytes queued
+ * now.  The release store publishes rm whole to a receiver walking the
+ * queue without the lock. */
+static size_t
+sock_rq_append(struct sock *so, struct sock_rmsg *rm)
+{
+	size_t bytes;
+
+	pthread_mutex_lock(&so->so_lock);
+	if (so->so_rq_tail != NULL)
+		__atomic_store_n(&so->so_rq_tail->rm_next, rm,
+		    __ATOMIC_RELEASE);
+	else
+		SO_STORE(so->so_rq_head, rm);
+	so->so_rq_tail = rm;
+	bytes = so->so_rq_bytes += rm->rm_len;
+	pthread_mutex_unlock(&so->so_lock);
+	return bytes;
+}
+
 /* A receive failed: a connection-level error (reset, timeout) is told to
  * the filters once, as SOF_EV_DISCONNECTED with the errno. */
 static void
@@ -493,15 +513,7 @@ sock_fill(struct sock *so, int fd, struct msghdr *umsg, size_t hint, int kflags)
 	}
 	rm->rm_mp = mp;
 	rm->rm_len = mp != NULL ? msgdsize(mp) : 0;
-	pthread_mutex_lock(&so->so_lock);
-	if (so->so_rq_tail != NULL)
-		__atomic_store_n(&so->so_rq_tail->rm_next, rm,
-		    __ATOMIC_RELEASE);
-	else
-		SO_STORE(so->so_rq_head, rm);
-	so->so_rq_tail = rm;
-	so->so_rq_bytes += rm->rm_len;
-	pthread_mutex_unlock(&so->so_lock);
+	(void)sock_rq_append(so, rm);
 	sock_inunlock(so);
 	return n == 0 ? 1 : n; /* an empty datagram is still a message */
 }
@@ -611,15 +623,7 @@ sock_fill_inplace(struct sock *so, int fd, struct msghdr *msg,
 			rm->rm_mp = mp;
 			rm->rm_len = mb_dsize(mp);
 			rm->rm_processed = true;
-			pthread_mutex_lock(&so->so_lock);
-			if (so->so_rq_tail != NULL)
-				__atomic_store_n(&so->so_rq_tail->rm_next, rm,
-				    __ATOMIC_RELEASE);
-			else
-				SO_STORE(so->so_rq_head, rm);
-			so->so_rq_tail = rm;
-			so->so_rq_bytes += rm->rm_len;
-			pthread_mutex_unlock(&so->so_lock);
+			(void)sock_rq_append(so, rm);
 		} else {
 			freemsg(mp);
 		}
@@ -1584,20 +1588,11 @@ sock_inject_in(struct sock *so, struct stk_inst *inst, mblk_t *mp,
 	}
 	rm->rm_mp = mp;
 	rm->rm_len = msgdsize(mp);
-	pthread_mutex_lock(&so->so_lock);
-	if (so->so_rq_tail != NULL)
-		__atomic_store_n(&so->so_rq_tail->rm_next, rm,
-		    __ATOMIC_RELEASE);
-	else
-		SO_STORE(so->so_rq_head, rm);
-	so->so_rq_tail = rm;
-	so->so_rq_bytes += rm->rm_len;
-	if (so->so_rq_bytes >= SOCK_RQ_HIWAT) {
+	if (sock_rq_append(so, rm) >= SOCK_RQ_HIWAT) {
 		if (flowctrl != NULL)
 			*flowctrl = B_TRUE;
 		atomic_fetch_or(&so->so_flags, SO_F_INJ_INFC);
 	}
-	pthread_mutex_unlock(&so->so_lock);
 	sock_inunlock(so);
 	sock_rdy_update(so, true); /* new data: wake readers, even edge ones */
 	return 0;

@@ -11,7 +11,6 @@
  * validates the result with the real parser before it replaces the file.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,21 +35,6 @@ struct ce_scan {
 	int cs_ngroups;
 	struct ce_group cs_groups[CE_MAXGROUPS];
 };
-
-static void ce_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-ce_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* Skip blanks and comments from i; returns the next significant index. */
 static size_t
@@ -355,13 +339,13 @@ static int
 ce_editable(const struct ce_scan *sc, char *err, size_t errlen)
 {
 	if (!sc->cs_found && sc->cs_include) {
-		ce_err(err, errlen,
+		cfg_seterr(err, errlen,
 		    "the filters list is not in this file (@include): edit "
 		    "it by hand");
 		return EINVAL;
 	}
 	if (sc->cs_ngroups >= CE_MAXGROUPS) {
-		ce_err(err, errlen, "too many filters to edit");
+		cfg_seterr(err, errlen, "too many filters to edit");
 		return EINVAL;
 	}
 	return 0;
@@ -382,7 +366,7 @@ ce_add(const char *text, const struct ce_filter *f, char **out, char *err,
 	if ((error = ce_editable(sc, err, errlen)) != 0)
 		goto out;
 	if (ce_find(sc, f->cf_name) >= 0) {
-		ce_err(err, errlen,
+		cfg_seterr(err, errlen,
 		    "filter '%s' is already configured (unconfigure it first: "
 		    "soconfig -F %s)",
 		    f->cf_name, f->cf_name);
@@ -436,7 +420,7 @@ ce_remove(const char *text, const char *name, char **out, char *err,
 	if ((error = ce_editable(sc, err, errlen)) != 0)
 		goto out;
 	if ((gi = ce_find(sc, name)) < 0 || sc->cs_groups[gi].cg_end == 0) {
-		ce_err(err, errlen, "unknown filter '%s': not configured",
+		cfg_seterr(err, errlen, "unknown filter '%s': not configured",
 		    name);
 		error = ENOENT;
 		goto out;

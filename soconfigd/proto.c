@@ -55,28 +55,12 @@
  * proto_parse() is a pure function of its input (fuzzed by
  * tests/fuzz/fuzz_proto.c).
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <jansson.h>
 
 #include "proto.h"
-
-static void proto_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-proto_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static const struct {
 	const char *pc_name;
@@ -132,21 +116,21 @@ proto_check_filter(const struct ce_filter *f, char *err, size_t errlen)
 	int i;
 
 	if (!proto_name_ok(f->cf_name, FILNAME_MAX - 1)) {
-		proto_err(err, errlen,
+		cfg_seterr(err, errlen,
 		    "bad filter name (1 to %d printable bytes, no spaces)",
 		    FILNAME_MAX - 1);
 		return -1;
 	}
 	if (!proto_name_ok(f->cf_module, sizeof(f->cf_module) - 1) ||
 	    strchr(f->cf_module, '/') != NULL) {
-		proto_err(err, errlen,
+		cfg_seterr(err, errlen,
 		    "bad module name (a name, not a path: MODULE.so is "
 		    "searched on the module path)");
 		return -1;
 	}
 	if (f->cf_placement[0] != '\0') {
 		if (!f->cf_auto) {
-			proto_err(err, errlen,
+			cfg_seterr(err, errlen,
 			    "a placement is for automatic filters only");
 			return -1;
 		}
@@ -157,7 +141,7 @@ proto_check_filter(const struct ce_filter *f, char *err, size_t errlen)
 			arg = f->cf_placement + 6;
 		else if (strcmp(f->cf_placement, "top") != 0 &&
 		         strcmp(f->cf_placement, "bottom") != 0) {
-			proto_err(err, errlen,
+			cfg_seterr(err, errlen,
 			    "bad placement '%s' (top, bottom, before:NAME or "
 			    "after:NAME)",
 			    f->cf_placement);
@@ -165,25 +149,25 @@ proto_check_filter(const struct ce_filter *f, char *err, size_t errlen)
 		}
 		if (arg != NULL && (!proto_name_ok(arg, FILNAME_MAX - 1) ||
 		                       strcmp(arg, f->cf_name) == 0)) {
-			proto_err(err, errlen, "bad placement '%s'",
+			cfg_seterr(err, errlen, "bad placement '%s'",
 			    f->cf_placement);
 			return -1;
 		}
 	}
 	if (f->cf_ntuples < 1 || f->cf_ntuples > CFG_MAXTUPLES) {
-		proto_err(err, errlen, "1 to %d socket tuples are needed",
+		cfg_seterr(err, errlen, "1 to %d socket tuples are needed",
 		    CFG_MAXTUPLES);
 		return -1;
 	}
 	for (i = 0; i < f->cf_ntuples; i++)
 		if (cfg_parse_tuple(f->cf_tuples[i], &t, msg, sizeof(msg)) !=
 		    0) {
-			proto_err(err, errlen, "%s", msg);
+			cfg_seterr(err, errlen, "%s", msg);
 			return -1;
 		}
 	for (i = 0; i < f->cf_nparams; i++)
 		if (!proto_key_ok(f->cf_keys[i])) {
-			proto_err(err, errlen, "bad parameter name '%s'",
+			cfg_seterr(err, errlen, "bad parameter name '%s'",
 			    f->cf_keys[i]);
 			return -1;
 		}
@@ -204,16 +188,16 @@ proto_str(json_t *o, const char *key, char *buf, size_t len, bool required,
 			buf[0] = '\0';
 			return 0;
 		}
-		proto_err(err, errlen, "missing member '%s'", key);
+		cfg_seterr(err, errlen, "missing member '%s'", key);
 		return -1;
 	}
 	if (!json_is_string(v)) {
-		proto_err(err, errlen, "'%s' must be a string", key);
+		cfg_seterr(err, errlen, "'%s' must be a string", key);
 		return -1;
 	}
 	n = json_string_length(v);
 	if (n >= len || strlen(json_string_value(v)) != n) {
-		proto_err(err, errlen, "'%s' is too long or holds a NUL", key);
+		cfg_seterr(err, errlen, "'%s' is too long or holds a NUL", key);
 		return -1;
 	}
 	memcpy(buf, json_string_value(v), n + 1);
@@ -233,7 +217,7 @@ proto_only(json_t *o, const char *const *keys, char *err, size_t errlen)
 			if (strcmp(keys[i], k) == 0)
 				break;
 		if (keys[i] == NULL) {
-			proto_err(err, errlen, "unknown member '%.40s'", k);
+			cfg_seterr(err, errlen, "unknown member '%.40s'", k);
 			return false;
 		}
 	}
@@ -251,7 +235,7 @@ proto_filter(json_t *o, struct ce_filter *f, char *err, size_t errlen)
 	size_t i;
 
 	if (!json_is_object(o)) {
-		proto_err(err, errlen, "'filter' must be an object");
+		cfg_seterr(err, errlen, "'filter' must be an object");
 		return -1;
 	}
 	if (!proto_only(o, keys, err, errlen) ||
@@ -272,13 +256,14 @@ proto_filter(json_t *o, struct ce_filter *f, char *err, size_t errlen)
 	} else if (strcmp(attach, "prog") == 0) {
 		f->cf_auto = false;
 	} else {
-		proto_err(err, errlen, "'attach' must be \"auto\" or \"prog\"");
+		cfg_seterr(err, errlen,
+		    "'attach' must be \"auto\" or \"prog\"");
 		return -1;
 	}
 	a = json_object_get(o, "sockets");
 	if (!json_is_array(a) || json_array_size(a) == 0 ||
 	    json_array_size(a) > CFG_MAXTUPLES) {
-		proto_err(err, errlen,
+		cfg_seterr(err, errlen,
 		    "'sockets' must be an array of 1 to %d tuple strings",
 		    CFG_MAXTUPLES);
 		return -1;
@@ -287,7 +272,7 @@ proto_filter(json_t *o, struct ce_filter *f, char *err, size_t errlen)
 	{
 		if (!json_is_string(v) ||
 		    json_string_length(v) >= sizeof(f->cf_tuples[0])) {
-			proto_err(err, errlen,
+			cfg_seterr(err, errlen,
 			    "'sockets' entries must be short strings");
 			return -1;
 		}
@@ -299,7 +284,7 @@ proto_filter(json_t *o, struct ce_filter *f, char *err, size_t errlen)
 	if (a != NULL) {
 		if (!json_is_object(a) ||
 		    json_object_size(a) > PROTO_MAXPARAMS) {
-			proto_err(err, errlen,
+			cfg_seterr(err, errlen,
 			    "'params' must be an object of at most %d strings",
 			    PROTO_MAXPARAMS);
 			return -1;
@@ -309,7 +294,7 @@ proto_filter(json_t *o, struct ce_filter *f, char *err, size_t errlen)
 			int n = f->cf_nparams;
 
 			if (strlen(k) >= sizeof(f->cf_keys[0])) {
-				proto_err(err, errlen,
+				cfg_seterr(err, errlen,
 				    "parameter name too long");
 				return -1;
 			}
@@ -327,7 +312,7 @@ proto_filter(json_t *o, struct ce_filter *f, char *err, size_t errlen)
 				snprintf(f->cf_vals[n], PROTO_MAXVAL, "%s",
 				    json_is_true(v) ? "true" : "false");
 			} else {
-				proto_err(err, errlen,
+				cfg_seterr(err, errlen,
 				    "parameter '%.40s' must be a string, "
 				    "integer or boolean",
 				    k);
@@ -353,19 +338,19 @@ proto_parse(const char *line, size_t len, struct proto_req *req, char *err,
 
 	memset(req, 0, sizeof(*req));
 	if (len >= PROTO_MAXREQ) {
-		proto_err(err, errlen, "request too long (at most %d bytes)",
+		cfg_seterr(err, errlen, "request too long (at most %d bytes)",
 		    PROTO_MAXREQ - 1);
 		return -1;
 	}
 	/* Objects only, no NUL inside strings, no duplicate members. */
 	o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (o == NULL) {
-		proto_err(err, errlen, "bad JSON at column %d: %s", jerr.column,
-		    jerr.text);
+		cfg_seterr(err, errlen, "bad JSON at column %d: %s",
+		    jerr.column, jerr.text);
 		return -1;
 	}
 	if (!json_is_object(o)) {
-		proto_err(err, errlen, "a request is a JSON object");
+		cfg_seterr(err, errlen, "a request is a JSON object");
 		goto out;
 	}
 	if (!proto_only(o, keys, err, errlen) ||
@@ -375,7 +360,7 @@ proto_parse(const char *line, size_t len, struct proto_req *req, char *err,
 		if (strcmp(proto_cmds[i].pc_name, cmd) == 0)
 			break;
 	if (i == sizeof(proto_cmds) / sizeof(proto_cmds[0])) {
-		proto_err(err, errlen, "unknown command '%s'", cmd);
+		cfg_seterr(err, errlen, "unknown command '%s'", cmd);
 		goto out;
 	}
 	req->pr_cmd = proto_cmds[i].pc_cmd;
@@ -384,7 +369,7 @@ proto_parse(const char *line, size_t len, struct proto_req *req, char *err,
 		v = json_object_get(o, "pid");
 		if (!json_is_integer(v) || json_integer_value(v) <= 0 ||
 		    json_integer_value(v) > 0x7fffffff) {
-			proto_err(err, errlen,
+			cfg_seterr(err, errlen,
 			    "'pid' must be a positive integer");
 			goto out;
 		}
@@ -395,7 +380,7 @@ proto_parse(const char *line, size_t len, struct proto_req *req, char *err,
 		        true, err, errlen) != 0)
 			goto out;
 		if (!proto_name_ok(req->pr_name, FILNAME_MAX - 1)) {
-			proto_err(err, errlen, "bad filter name");
+			cfg_seterr(err, errlen, "bad filter name");
 			goto out;
 		}
 		break;

@@ -111,10 +111,7 @@ cfg_buf_printf(struct cfg_buf *cb, const char *fmt, ...)
 	cb->cb_len += (size_t)n;
 }
 
-static void cfg_seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
+void
 cfg_seterr(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;

@@ -288,6 +288,9 @@ int cfg_load_string(const char *text, const char *name, struct cfg_snap **snapp,
 struct cfg_snap *cfg_empty(void);
 void cfg_hold(struct cfg_snap *cs);
 void cfg_rele(struct cfg_snap *cs);
+/* Format an error into err (errlen bytes; nothing if err is NULL). */
+void cfg_seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* The placement hint as the configuration writes it ("top",
  * "before:NAME"...) in buf when it needs one; NULL for none. */
 const char *cfg_hint_str(const struct cfg_filter *cf, char *buf, size_t len);

@@ -568,24 +568,24 @@ epoll_pwait2(int epfd, struct epoll_event *evs, int max,
 /* epoll_create/epoll_create1 pass through: a set gets its state only
  * when a filtered socket joins it.  They are wrapped so that a number
  * reused for a new set is never mistaken for an old one. */
-SF_EXPORT int
-epoll_create(int size)
+static int
+ep_created(int fd)
 {
-	int fd = LIBC(epoll_create)(size);
-
 	if (fd >= 0 && fdt_peek(fd) != FDT_NOTSOCK)
 		fdt_set(fd, FDT_NOTSOCK);
 	return fd;
 }
 
 SF_EXPORT int
+epoll_create(int size)
+{
+	return ep_created(LIBC(epoll_create)(size));
+}
+
+SF_EXPORT int
 epoll_create1(int flags)
 {
-	int fd = LIBC(epoll_create1)(flags);
-
-	if (fd >= 0 && fdt_peek(fd) != FDT_NOTSOCK)
-		fdt_set(fd, FDT_NOTSOCK);
-	return fd;
+	return ep_created(LIBC(epoll_create1)(flags));
 }
 
 /* fdtable: a descriptor of a set is gone (close, or reused behind our

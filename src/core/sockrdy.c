@@ -156,11 +156,7 @@ sock_wait(struct sock *so, int fd, short events, int timeout_ms)
 		return 0; /* no eventfd: let the kernel call block */
 	w.sw_evfd = evfd;
 	sock_wait_add(so, &w);
-	/* Registered before the state is read: a change after this wakes
-	 * us.  Library data counts even where the kernel's is masked. */
 	rdy = atomic_load(&so->so_rdy);
-	if ((events & POLLIN) && (rdy & SO_RDY_IN))
-		timeout_ms = 0;
 	if (rdy & SO_RDY_MASKIN)
 		events &= ~POLLIN;
 	if (rdy & SO_RDY_MASKOUT)

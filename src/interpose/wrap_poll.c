@@ -37,14 +37,20 @@ struct pl_sock {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
+/* A socket the library is not bypassing altogether. */
+static inline bool
+pl_filtered(uintptr_t e)
+{
+	return fdt_is_sock(e) && !fdt_fast(e);
+}
+
 static bool
 pl_any_sock(const struct pollfd *fds, nfds_t n)
 {
 	nfds_t i;
 
 	for (i = 0; i < n; i++)
-		if (!fdt_fast(fdt_peek(fds[i].fd)) &&
-		    fdt_is_sock(fdt_peek(fds[i].fd)))
+		if (pl_filtered(fdt_peek(fds[i].fd)))
 			return true;
 	return false;
 }
@@ -243,7 +249,7 @@ pl_select_any(int nfds, fd_set *rd, fd_set *wr, fd_set *ex)
 		if (((rd != NULL && FD_ISSET(fd, rd)) ||
 		        (wr != NULL && FD_ISSET(fd, wr)) ||
 		        (ex != NULL && FD_ISSET(fd, ex))) &&
-		    fdt_is_sock(fdt_peek(fd)) && !fdt_fast(fdt_peek(fd)))
+		    pl_filtered(fdt_peek(fd)))
 			return true;
 	return false;
 }
